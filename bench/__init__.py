@@ -1,0 +1,1 @@
+"""Reproducible measurements; each script prints and records its numbers."""

@@ -1,0 +1,63 @@
+"""Parameter counts and XLA cost estimates of the image network.
+
+XLA's cost analysis counts a multiply-add as 2 FLOPs; LLIE papers quote
+multiply-accumulates and call them FLOPs, so both are reported (GMACs =
+XLA FLOPs / 2, an approximation that also halves XLA's elementwise ops).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from nalsuper_jax.models.config import NaLSuperConfig
+from nalsuper_jax.models.nalsuper import NaLSuper
+from nalsuper_jax.text.features import TextFeatures
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelCost:
+  params: int          # image-network parameters (text encoder excluded)
+  gflops: float        # XLA cost analysis, per image
+  gmacs: float         # gflops / 2: the unit LLIE papers call "FLOPs"
+  height: int
+  width: int
+
+
+def dummy_text(batch: int = 1, length: int = 32, word_dim: int = 384,
+               sentence_dim: int = 384) -> TextFeatures:
+  return TextFeatures(jnp.zeros((batch, length, word_dim), jnp.float32),
+                      jnp.ones((batch, length), bool),
+                      jnp.zeros((batch, sentence_dim), jnp.float32))
+
+
+def count_params(params) -> int:
+  return int(sum(np.prod(x.shape) for x in jax.tree.leaves(nn.meta.unbox(params))))
+
+
+def model_cost(config: NaLSuperConfig | ml_collections.ConfigDict, height: int = 256,
+               width: int = 256, text_len: int = 32, word_dim: int = 384,
+               sentence_dim: int = 384) -> ModelCost:
+  """Counts parameters and compiles one forward pass to read XLA's FLOPs.
+
+  The text encoder is excluded: its features enter as inputs (shapes of the
+  default MiniLM encoder unless given).
+  """
+  if not isinstance(config, NaLSuperConfig):
+    config = NaLSuperConfig.from_config(config)
+  model = NaLSuper(config)
+  low = jax.ShapeDtypeStruct((1, height, width, 3), jnp.float32)
+  text = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype),
+                      dummy_text(1, text_len, word_dim, sentence_dim))
+  params = jax.eval_shape(model.init, jax.random.key(0), low, text)["params"]
+  forward = jax.jit(lambda p, x, t: model.apply({"params": p}, x, t))
+  analysis = forward.lower(params, low, text).compile().cost_analysis()
+  if isinstance(analysis, (list, tuple)):
+    analysis = analysis[0]
+  flops = float(analysis["flops"])
+  return ModelCost(count_params(params), flops / 1e9, flops / 2e9, height, width)

@@ -1,0 +1,91 @@
+"""Information Fusion Attention: channel attention, pixel attention, IFA block, CAFB.
+
+The paper's IFA fuses features with channel, pixel and cross-layer attention;
+CA and PA follow FFA-Net's formulation (squeeze by `reduction`, sigmoid gate),
+and CAFB (cross-layer attention fusion block) weights every input level per
+channel with a softmax over inputs, SKNet-style, before a final PA.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from nalsuper_jax import layers
+from nalsuper_jax.models.resample import rescale
+
+
+def _squeezed(channels: int, reduction: int) -> int:
+  return max(channels // reduction, 4)
+
+
+class ChannelAttention(nn.Module):
+  """Rescales channels by a gate computed from their global average."""
+  reduction: int = 8
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    c = x.shape[-1]
+    g = jnp.mean(x, axis=(1, 2), keepdims=True)
+    g = nn.gelu(layers.conv(_squeezed(c, self.reduction), 1, dtype=self.dtype, name="squeeze")(g))
+    g = layers.conv(c, 1, dtype=self.dtype, name="excite")(g)
+    return x * jax.nn.sigmoid(g)
+
+
+class PixelAttention(nn.Module):
+  """Rescales pixels by a per-location gate (where the image is dark or noisy)."""
+  reduction: int = 8
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    c = x.shape[-1]
+    g = nn.gelu(layers.conv(_squeezed(c, self.reduction), 1, dtype=self.dtype, name="squeeze")(x))
+    g = layers.conv(1, 1, dtype=self.dtype, name="excite")(g)
+    return x * jax.nn.sigmoid(g)
+
+
+class IFABlock(nn.Module):
+  """x + PA(CA(conv3x3(gelu(conv3x3(x)))))."""
+  reduction: int = 8
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    c = x.shape[-1]
+    h = nn.gelu(layers.conv(c, 3, dtype=self.dtype, name="conv1")(x))
+    h = layers.conv(c, 3, dtype=self.dtype, name="conv2")(h)
+    h = ChannelAttention(self.reduction, self.dtype, name="ca")(h)
+    return x + PixelAttention(self.reduction, self.dtype, name="pa")(h)
+
+
+class CAFB(nn.Module):
+  """Cross-layer attention fusion: softmax-weighted sum of level features.
+
+  `inputs` must already have this level's shape; `others` are features of
+  other levels, each projected (1x1) to this width at its own resolution and
+  then rescaled (bilinear up, average down) -- projection and resampling are
+  both linear, so doing the cheap one first gives the same result for less.
+  """
+  reduction: int = 8
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, inputs: Sequence[jax.Array], others: Sequence[jax.Array]):
+    ref = inputs[0]
+    _, h, w, c = ref.shape
+    feats = list(inputs) + [
+        rescale(layers.conv(c, 1, dtype=self.dtype, name=f"project_{i}")(o), h, w)
+        for i, o in enumerate(others)]
+    n = len(feats)
+    stacked = jnp.stack(feats, axis=1)                       # [B, n, H, W, C]
+    g = jnp.mean(stacked.sum(1), axis=(1, 2))               # [B, C]
+    g = nn.gelu(layers.dense(_squeezed(c, self.reduction), dtype=self.dtype, name="squeeze")(g))
+    logits = layers.dense(n * c, dtype=self.dtype, name="excite")(g).reshape(-1, n, c)
+    weights = jax.nn.softmax(logits.astype(jnp.float32), axis=1).astype(ref.dtype)
+    fused = jnp.einsum("bnhwc,bnc->bhwc", stacked, weights)
+    return PixelAttention(self.reduction, self.dtype, name="pa")(fused)

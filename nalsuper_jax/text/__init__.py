@@ -1,0 +1,10 @@
+"""Text side: tokenizers, our Flax BERT/CLIP encoders, checkpoint loading."""
+
+from nalsuper_jax.text.checkpoint import BUILTIN_MINILM, CheckpointError
+from nalsuper_jax.text.encoder import (LoadedTextEncoder, TextEncoder,
+                                       default_config, load_text_encoder)
+from nalsuper_jax.text.features import TextFeatures
+from nalsuper_jax.text.tokenizer import Tokenizer
+
+__all__ = ["BUILTIN_MINILM", "CheckpointError", "LoadedTextEncoder", "TextEncoder",
+           "TextFeatures", "Tokenizer", "default_config", "load_text_encoder"]

@@ -1,0 +1,219 @@
+"""The image network: shapes, masking, gating, gradients, dtypes and cost."""
+
+import functools
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import tiny
+from nalsuper_jax import models
+from nalsuper_jax.models import resample
+from nalsuper_jax.models.cost import dummy_text
+from nalsuper_jax.text import TextFeatures
+
+
+def _tiny(**overrides):
+  cfg = tiny.get_config().model
+  cfg.update(overrides)
+  return models.NaLSuperConfig.from_config(cfg)
+
+
+class _Jitted:
+  """A model whose `apply` is jitted: op-by-op dispatch makes eager tests slow."""
+
+  def __init__(self, cfg):
+    self.module = models.NaLSuper(cfg)
+    self.apply = jax.jit(self.module.apply)
+
+
+@functools.cache
+def _params(cfg, word_dim, sentence_dim):
+  """Parameters depend on widths only, not on image size: init once per config
+  (compiling init costs ~10 s on 2 cores, mostly random-number generation)."""
+  low = jnp.zeros((1, cfg.multiple, cfg.multiple, 3))
+  text = dummy_text(1, 2, word_dim, sentence_dim)
+  init = jax.jit(models.NaLSuper(cfg).init)
+  return nn.meta.unbox(init(jax.random.key(0), low, text)["params"])
+
+
+def _init(cfg, h=16, w=16, batch=2, text=None):
+  model = _Jitted(cfg)
+  low = jax.random.uniform(jax.random.key(1), (batch, h, w, 3)) * 0.2
+  text = text if text is not None else _random_text(batch)
+  params = _params(cfg, text.words.shape[-1], text.sentence.shape[-1])
+  return model, params, low, text
+
+
+def _random_text(batch, length=6, dim=12, valid=(6, 3), seed=2):
+  k1, k2 = jax.random.split(jax.random.key(seed))
+  mask = np.zeros((batch, length), bool)
+  for b in range(batch):
+    mask[b, : valid[b % len(valid)]] = True
+  return TextFeatures(jax.random.normal(k1, (batch, length, dim)), jnp.asarray(mask),
+                      jax.random.normal(k2, (batch, dim)))
+
+
+def _open_gates(params, seed=3):
+  """Random FiLM weights and gates, so text paths are live (init has them at 0)."""
+  keys = iter(jax.random.split(jax.random.key(seed), 1000))
+
+  def fill(path, x):
+    name = jax.tree_util.keystr(path)
+    if "gate" in name or "film" in name:
+      return 0.5 * jax.random.normal(next(keys), x.shape)
+    return x
+  return jax.tree_util.tree_map_with_path(fill, params)
+
+
+@pytest.mark.parametrize("batch,h,w", [(1, 16, 16), (2, 24, 40), (1, 32, 12)])
+def test_output_has_input_shape(batch, h, w):
+  model, params, low, text = _init(_tiny(), h, w, batch)
+  out = model.apply({"params": params}, low, text)
+  assert out.shape == low.shape and out.dtype == jnp.float32
+  assert np.isfinite(np.asarray(out)).all()
+
+
+def test_non_multiple_size_is_a_clear_error():
+  cfg = _tiny()
+  model, params, _, text = _init(cfg)
+  with pytest.raises(ValueError, match=r"18x16 is not a multiple of 4.*pad"):
+    model.apply({"params": params}, jnp.zeros((2, 18, 16, 3)), text)
+  with pytest.raises(ValueError, match="RGB"):
+    model.apply({"params": params}, jnp.zeros((2, 16, 16, 1)), text)
+
+
+def test_pad_to_multiple_round_trip():
+  x = np.random.default_rng(0).random((2, 17, 30, 3)).astype(np.float32)
+  padded, size = models.pad_to_multiple(x, 8)
+  assert padded.shape == (2, 24, 32, 3)
+  np.testing.assert_array_equal(models.crop_to(padded, size), x)
+  np.testing.assert_array_equal(padded[:, 17, :30], x[:, 15])  # reflected, not zeros
+
+
+def test_token_ids_under_padding_mask_change_nothing(minilm):
+  """End to end: tokenizer -> MiniLM -> network, with live text paths."""
+  cfg = _tiny()
+  ids, mask = minilm.tokenizer(["a bright photo of a red house", "dim light"])
+  feats = minilm.module.apply({"params": minilm.params}, ids, mask)
+  model, params, low, _ = _init(cfg, text=feats)
+  params = _open_gates(params)
+  junk = np.where(mask, ids, np.random.default_rng(0).integers(1000, 20000, ids.shape))
+  assert (junk != ids).any()
+  feats_junk = minilm.module.apply({"params": minilm.params}, junk.astype(np.int32), mask)
+  out = model.apply({"params": params}, low, feats)
+  out_junk = model.apply({"params": params}, low, feats_junk)
+  np.testing.assert_allclose(out, out_junk, atol=1e-5)
+  # Sanity: the same change to a *real* token does move the output.
+  changed = ids.copy()
+  changed[0, 2] = 2000
+  feats_changed = minilm.module.apply({"params": minilm.params}, changed, mask)
+  assert np.abs(model.apply({"params": params}, low, feats_changed) - out).max() > 1e-4
+
+
+def test_zero_gates_ignore_words_open_gates_do_not():
+  cfg = _tiny()
+  model, params, low, text = _init(cfg)
+  other_words = text._replace(words=jax.random.normal(jax.random.key(9), text.words.shape))
+  run = lambda p, t: model.apply({"params": p}, low, t)
+  np.testing.assert_array_equal(run(params, text), run(params, other_words))
+  opened = _open_gates(params)
+  assert np.abs(run(opened, text) - run(opened, other_words)).max() > 1e-3
+
+
+def test_text_free_config_needs_no_text():
+  cfg = _tiny(film=False, cross_attention=False)
+  model = _Jitted(cfg)
+  low = jnp.full((1, 16, 16, 3), 0.1)
+  params = jax.jit(model.module.init)(jax.random.key(0), low, None)["params"]
+  assert not any("tcm" in k or "text" in k for k in params)
+  assert model.apply({"params": params}, low, None).shape == low.shape
+  with pytest.raises(ValueError, match="TextFeatures"):
+    models.NaLSuper(_tiny()).init(jax.random.key(0), low, None)
+
+
+def test_gradients_finite_and_reach_every_parameter():
+  cfg = _tiny(image_self_attention=True, window=2)
+  model, params, low, text = _init(cfg, 16, 24)
+  target = jnp.clip(low * 3, 0, 1)
+
+  def loss(p):
+    return jnp.mean(jnp.abs(model.apply({"params": p}, low, text) - target))
+  grad = jax.jit(jax.grad(loss))
+  for p in (params, _open_gates(params)):
+    grads = grad(p)
+    for path, g in jax.tree_util.tree_flatten_with_path(grads)[0]:
+      assert np.isfinite(np.asarray(g)).all(), jax.tree_util.keystr(path)
+  # With the gates open every parameter is on the path to the loss.
+  dead = [jax.tree_util.keystr(path) for path, g in
+          jax.tree_util.tree_flatten_with_path(grad(_open_gates(params)))[0]
+          if not np.abs(np.asarray(g)).max() > 0]
+  assert not dead, dead
+
+
+def test_jit_and_bfloat16_agree_with_eager_float32():
+  cfg = _tiny()
+  model, params, low, text = _init(cfg, 16, 16)
+  params = _open_gates(params)
+  eager = model.module.apply({"params": params}, low, text)
+  np.testing.assert_allclose(eager, model.apply({"params": params}, low, text), atol=1e-5)
+  bf16 = models.NaLSuper(_tiny(dtype="bfloat16"))
+  out16 = jax.jit(bf16.apply)({"params": params}, low, text)
+  assert out16.dtype == jnp.float32 and np.isfinite(np.asarray(out16)).all()
+  # bfloat16 keeps ~3 significant digits; compare the predicted residual.
+  rel = np.abs(out16 - eager).mean() / np.abs(eager - low).mean()
+  assert rel < 0.05, rel
+
+
+def test_tcm_module_is_the_pure_function():
+  cfg = models.TCMConfig(heads=2, pool=2, image_self_attention=True, window=3)
+  x = jax.random.normal(jax.random.key(0), (2, 12, 10, 8))
+  text = _random_text(2, dim=16)
+  module = models.TCM(cfg)
+  params = nn.meta.unbox(module.init(jax.random.key(1), x, text)["params"])
+  params = _open_gates(params)
+  pure = jax.jit(models.tcm_apply, static_argnums=3)
+  np.testing.assert_allclose(jax.jit(module.apply)({"params": params}, x, text),
+                             pure(params, x, text, cfg), atol=1e-6)
+  assert np.abs(pure(params, x, text, cfg) - x).max() > 1e-2  # it does something
+  # A caption with every token masked must not produce NaN.
+  empty = text._replace(mask=jnp.zeros_like(text.mask))
+  assert np.isfinite(np.asarray(pure(params, x, empty, cfg))).all()
+
+
+def test_upsampling_matches_jax_image_resize():
+  x = jax.random.normal(jax.random.key(0), (2, 6, 5, 3))
+  for f in (2, 4):
+    ref = jax.image.resize(x, (2, 6 * f, 5 * f, 3), "linear")
+    np.testing.assert_allclose(resample.upsample_bilinear(x, f), ref, atol=1e-5)
+  np.testing.assert_allclose(resample.rescale(x[:, :4, :4], 2, 2),
+                             x[:, :4, :4].reshape(2, 2, 2, 2, 2, 3).mean((2, 4)), atol=1e-6)
+
+
+def test_config_validation_names_the_field():
+  cfg = tiny.get_config().model
+  cfg.blocks = (1, 1)
+  with pytest.raises(ValueError, match=r"config\.model\.blocks"):
+    models.NaLSuperConfig.from_config(cfg)
+  bad = dict(tiny.get_config().model)
+  bad["chanels"] = 3
+  with pytest.raises(ValueError, match="chanels"):
+    models.NaLSuperConfig.from_config(bad)
+  with pytest.raises(ValueError, match=r"config\.model\.heads"):
+    _tiny(heads=3)
+
+
+def test_small_size_budget():
+  """small: 1M-4M image-network parameters, <= 16 GFLOPs (XLA) at 256x256."""
+  small = models.model_cost(models.model_config("small"), 256, 256)
+  assert 1_000_000 <= small.params <= 4_000_000, small
+  assert small.gflops <= 16.0, small
+  assert small.gmacs == pytest.approx(small.gflops / 2)
+  # The parameter count is independent of image size; FLOPs scale with pixels.
+  half = models.model_cost(models.model_config("small"), 128, 128)
+  assert half.params == small.params
+  assert half.gflops == pytest.approx(small.gflops / 4, rel=0.05)
+  base_cfg = models.NaLSuperConfig.from_config(models.model_config("base"))
+  assert base_cfg.channels == 48 and base_cfg.blocks == (3, 3, 3)

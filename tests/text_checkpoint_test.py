@@ -1,0 +1,98 @@
+"""Finding checkpoints, tokenizers, and the errors users see when it fails."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from nalsuper_jax import text
+from nalsuper_jax.text import checkpoint
+
+torch = pytest.importorskip(
+    "torch", reason="torch (test-only) is needed to write Hugging Face checkpoints")
+transformers = pytest.importorskip("transformers")
+
+
+def _tiny_clip_folder(folder, eos_token_id=1):
+  """A CLIPModel checkpoint plus a real (tiny) CLIP BPE tokenizer."""
+  letters = list("abcdefghijklmnopqrstuvwxyz")
+  vocab = {}
+  for t in ["<|startoftext|>", "<|endoftext|>"] + letters + [l + "</w>" for l in letters]:
+    vocab[t] = len(vocab)
+  for t in ["th", "the</w>"]:
+    vocab[t] = len(vocab)
+  tok = transformers.CLIPTokenizer(vocab=vocab, merges=[("t", "h"), ("th", "e</w>")])
+  tok.save_pretrained(str(folder))
+  torch.manual_seed(0)
+  cfg = transformers.CLIPTextConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=1,
+                                    num_attention_heads=4, intermediate_size=37,
+                                    projection_dim=16, max_position_embeddings=20,
+                                    eos_token_id=eos_token_id)
+  transformers.CLIPTextModelWithProjection(cfg).save_pretrained(str(folder))
+  return folder
+
+
+def _cfg(spec, **kw):
+  cfg = text.default_config()
+  cfg.checkpoint = str(spec)
+  cfg.update(kw)
+  return cfg
+
+
+def test_clip_folder_with_tokenizer_encodes_strings(tmp_path):
+  loaded = text.load_text_encoder(_cfg(_tiny_clip_folder(tmp_path), max_len=10))
+  ids, mask = loaded.tokenizer(["the cat", "a"])
+  assert ids.shape == (2, 10) and ids.dtype == np.int32
+  np.testing.assert_array_equal(mask.sum(1), [6, 3])  # <s> the c a t </s>; <s> a </s>
+  assert ids[0, 5] == loaded.tokenizer.hf.eos_token_id
+  feats = loaded.encode(["the cat", "a"])
+  assert feats.words.shape == (2, 10, 32) and feats.sentence.shape == (2, 16)
+  np.testing.assert_allclose(np.linalg.norm(feats.sentence, axis=-1), 1.0, atol=1e-5)
+  assert loaded.sentence_dim == 16
+
+
+def test_truncation_keeps_fixed_length(minilm):
+  ids, mask = minilm.tokenizer(["word " * 100])
+  assert ids.shape == (1, minilm.tokenizer.max_len) and mask.all()
+
+
+def test_offline_hub_id_says_what_to_pass():
+  with pytest.raises(text.CheckpointError, match=r"openai/clip-vit-base-patch32.*local folder"):
+    checkpoint.resolve("openai/clip-vit-base-patch32")
+
+
+def test_unreachable_hub_is_a_clear_error():
+  """Online mode, but the hub cannot be reached: same actionable error."""
+  env = dict(os.environ, HF_HUB_OFFLINE="0", HF_ENDPOINT="http://127.0.0.1:9",
+             HF_HUB_ETAG_TIMEOUT="2", HF_HUB_DOWNLOAD_TIMEOUT="2")
+  code = ("from nalsuper_jax.text import checkpoint\n"
+          "try:\n  checkpoint.resolve('someone/some-clip')\n"
+          "except checkpoint.CheckpointError as e:\n  print('ERROR', e)\n")
+  out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                       text=True, timeout=120)
+  assert "ERROR cannot fetch 'someone/some-clip'" in out.stdout, out.stdout + out.stderr
+  assert "local folder" in out.stdout
+
+
+def test_missing_and_incomplete_folders(tmp_path):
+  with pytest.raises(text.CheckpointError, match="no such folder"):
+    checkpoint.resolve(str(tmp_path / "nope"))
+  (tmp_path / "config.json").write_text("{}")
+  with pytest.raises(text.CheckpointError, match="no model.safetensors"):
+    checkpoint.resolve(str(tmp_path))
+  (tmp_path / "model.safetensors").write_bytes(b"garbage")
+  (tmp_path / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
+  with pytest.raises(text.CheckpointError, match="model_type='gpt2'"):
+    text.load_text_encoder(_cfg(tmp_path))
+
+
+def test_tensor_shape_mismatch_names_the_tensor(tmp_path):
+  folder = _tiny_clip_folder(tmp_path)
+  cfg = json.loads((folder / "config.json").read_text())
+  cfg["intermediate_size"] = 40
+  (folder / "config.json").write_text(json.dumps(cfg))
+  with pytest.raises(text.CheckpointError, match=r"fc1.*bias.*\(37,\).*\(40,\)"):
+    text.load_text_encoder(_cfg(folder))
