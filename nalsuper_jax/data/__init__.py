@@ -1,0 +1,1 @@
+"""Data: image reading, captions, synthetic low light, TFDS builders' core, grain pipelines."""

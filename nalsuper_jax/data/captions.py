@@ -1,0 +1,131 @@
+"""Captions: `content + ", " + appearance` (ARCHITECTURE.md section 6).
+
+The paper's captions are not public. Content comes from an optional
+`captions.jsonl`; appearance is computed from the normal-light image by a
+deterministic describer, so the words the network learns to obey (exposure,
+contrast, white balance, saturation, colours) are true of its targets. All
+thresholds live in `THRESHOLDS` and `COLOURS`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Mapping
+
+import numpy as np
+
+# Each entry: ordered (upper bound, word) pairs; the first bound above the
+# statistic names it. Statistics are on sRGB values in [0, 1].
+THRESHOLDS: dict[str, tuple[tuple[float, str], ...]] = {
+    # mean Rec.709 luma
+    "exposure": ((0.2, "dark"), (0.35, "dim"), (0.6, "well-exposed"), (np.inf, "bright")),
+    # standard deviation of luma
+    "contrast": ((0.12, "low contrast"), (0.26, "normal contrast"), (np.inf, "high contrast")),
+    # mean(R) - mean(B)
+    "white_balance": ((-0.04, "cool"), (0.04, "neutral"), (np.inf, "warm")),
+    # mean HSV saturation
+    "saturation": ((0.15, "muted"), (0.4, "natural"), (np.inf, "vivid")),
+}
+# Hue ranges in degrees [start, end) -> colour name. Pixels count toward a
+# colour when saturated and bright enough; a colour is named when it covers
+# at least `COLOUR_MIN_SHARE` of the image; at most `MAX_COLOURS` are named.
+COLOURS: tuple[tuple[float, float, str], ...] = (
+    (0, 15, "red"), (15, 45, "orange"), (45, 70, "yellow"), (70, 160, "green"),
+    (160, 200, "cyan"), (200, 260, "blue"), (260, 300, "purple"), (300, 340, "pink"),
+    (340, 360, "red"),
+)
+COLOUR_MIN_SATURATION = 0.25
+COLOUR_MIN_VALUE = 0.2
+COLOUR_MIN_SHARE = 0.08
+MAX_COLOURS = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class Appearance:
+  exposure: str
+  contrast: str
+  white_balance: str
+  saturation: str
+  colours: tuple[str, ...]
+
+  def text(self) -> str:
+    parts = [self.exposure, self.contrast, f"{self.white_balance} white balance",
+             f"{self.saturation} colours"]
+    if self.colours:
+      parts.append(" and ".join(self.colours) + " tones")
+    return ", ".join(parts)
+
+
+def _bucket(value: float, table: tuple[tuple[float, str], ...]) -> str:
+  for bound, word in table:
+    if value < bound:
+      return word
+  return table[-1][1]
+
+
+def _hsv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  mx, mn = rgb.max(-1), rgb.min(-1)
+  delta = mx - mn
+  sat = np.where(mx > 0, delta / np.maximum(mx, 1e-8), 0.0)
+  r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+  safe = np.maximum(delta, 1e-8)
+  hue = np.where(mx == r, ((g - b) / safe) % 6,
+                 np.where(mx == g, (b - r) / safe + 2, (r - g) / safe + 4)) * 60.0
+  return hue, sat, mx
+
+
+def describe(image: np.ndarray) -> Appearance:
+  """Appearance words for an RGB image (uint8, or float in [0, 1])."""
+  rgb = np.asarray(image)
+  rgb = rgb.astype(np.float32) / 255.0 if rgb.dtype == np.uint8 else rgb.astype(np.float32)
+  luma = rgb @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+  hue, sat, val = _hsv(rgb)
+  coloured = (sat >= COLOUR_MIN_SATURATION) & (val >= COLOUR_MIN_VALUE)
+  shares: dict[str, float] = {}
+  for start, end, name in COLOURS:
+    share = float(np.mean(coloured & (hue >= start) & (hue < end)))
+    shares[name] = shares.get(name, 0.0) + share
+  ranked = sorted(((s, n) for n, s in shares.items() if s >= COLOUR_MIN_SHARE), reverse=True)
+  return Appearance(
+      exposure=_bucket(float(luma.mean()), THRESHOLDS["exposure"]),
+      contrast=_bucket(float(luma.std()), THRESHOLDS["contrast"]),
+      white_balance=_bucket(float(rgb[..., 0].mean() - rgb[..., 2].mean()),
+                            THRESHOLDS["white_balance"]),
+      saturation=_bucket(float(sat.mean()), THRESHOLDS["saturation"]),
+      colours=tuple(n for _, n in ranked[:MAX_COLOURS]))
+
+
+def caption(content: str, high: np.ndarray) -> str:
+  """The full caption of a pair: its content, then its target's appearance."""
+  appearance = describe(high).text()
+  content = content.strip().rstrip(".,")
+  return f"{content}, {appearance}" if content else appearance
+
+
+def load_captions_jsonl(path: str | os.PathLike) -> dict[str, str]:
+  """Reads `{"name": <file stem>, "caption": ...}` lines; errors name the line."""
+  out: dict[str, str] = {}
+  with open(path, encoding="utf-8") as f:
+    for number, line in enumerate(f, 1):
+      if not line.strip():
+        continue
+      try:
+        record = json.loads(line)
+        name, text = record["name"], record["caption"]
+      except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise ValueError(f"{path}:{number}: expected {{\"name\": ..., \"caption\": ...}} "
+                         f"({e})") from e
+      if not isinstance(name, str) or not isinstance(text, str):
+        raise ValueError(f"{path}:{number}: name and caption must be strings")
+      if name in out:
+        raise ValueError(f"{path}:{number}: duplicate name {name!r}")
+      out[name] = text
+  return out
+
+
+def match_report(captions: Mapping[str, str], names: list[str]) -> tuple[list[str], list[str]]:
+  """(image names without a caption, captions without an image), sorted."""
+  have = set(names)
+  return sorted(have - set(captions)), sorted(set(captions) - have)

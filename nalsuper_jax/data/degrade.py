@@ -1,0 +1,72 @@
+"""Synthetic low light from clean sRGB images (ARCHITECTURE.md section 7).
+
+In the style of LOLv2-synthetic / Lv et al.: linearise, optionally re-expose
+the target (so targets differ in brightness -- the ambiguity that text
+resolves), darken, jitter per-channel gains, add Poisson-Gaussian noise
+(shot + read), return to sRGB, quantise to 8 bits. Pure NumPy driven by a
+`np.random.Generator`, so a fixed seed gives the same pair on any machine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import grain
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class DegradeConfig:
+  target_exposure: tuple[float, float] = (0.7, 1.4)  # factor on the clean image (linear)
+  darken: tuple[float, float] = (0.03, 0.25)         # k, sampled log-uniformly
+  gain_jitter: float = 0.08                          # per-channel gain in 1 +- this
+  photons: tuple[float, float] = (300.0, 3000.0)     # shot noise: photons at linear 1.0 (log-uniform)
+  read_noise: tuple[float, float] = (5e-4, 3e-3)     # Gaussian std in linear units
+
+
+def srgb_to_linear(x: np.ndarray) -> np.ndarray:
+  return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(x: np.ndarray) -> np.ndarray:
+  x = np.clip(x, 0.0, 1.0)
+  return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055)
+
+
+def _quantise(x: np.ndarray) -> np.ndarray:
+  return np.round(np.clip(x, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def _log_uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
+  lo, hi = bounds
+  return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+
+
+def degrade(clean: np.ndarray, rng: np.random.Generator,
+            config: DegradeConfig = DegradeConfig()) -> tuple[np.ndarray, np.ndarray]:
+  """uint8 RGB clean image -> (low, high) uint8 pair of the same size."""
+  lin = srgb_to_linear(clean.astype(np.float32) / 255.0)
+  high_lin = np.clip(lin * rng.uniform(*config.target_exposure), 0.0, 1.0)
+  gains = 1.0 + rng.uniform(-config.gain_jitter, config.gain_jitter, size=3)
+  dark = high_lin * _log_uniform(rng, config.darken) * gains
+  photons = _log_uniform(rng, config.photons)
+  noisy = rng.poisson(np.clip(dark, 0, None) * photons) / photons
+  noisy = noisy + rng.normal(0.0, rng.uniform(*config.read_noise), size=dark.shape)
+  return _quantise(linear_to_srgb(noisy)), _quantise(linear_to_srgb(high_lin))
+
+
+class SyntheticLowLight(grain.transforms.RandomMap):
+  """grain transform: an element's clean `image_key` -> fresh `low`/`high`.
+
+  For on-the-fly pairs from any clean image set; grain seeds `rng` per
+  element, so the pairs are reproducible and resume exactly.
+  """
+
+  def __init__(self, config: DegradeConfig = DegradeConfig(), image_key: str = "high"):
+    self.config = config
+    self.image_key = image_key
+
+  def random_map(self, element: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+    low, high = degrade(np.asarray(element[self.image_key]), rng, self.config)
+    return {**element, "low": low, "high": high}

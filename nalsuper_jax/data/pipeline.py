@@ -1,0 +1,210 @@
+"""grain input pipelines: training crops and whole-image evaluation.
+
+Training: data source -> this process's disjoint 1/N -> seeded shuffle (new
+order every epoch) -> repeat -> the same random crop on low and high -> flips
+and 90-degree rotations -> optional on-the-fly degradation -> tokenization ->
+batch -> prefetch (threads, or worker processes). All randomness is a function
+of (seed, element index), so the iterator's state is just a position: saving
+it with the checkpoint and restoring it gives exactly the batches an
+uninterrupted run would have seen.
+
+Evaluation: whole images, reflect-padded to the network's multiple, each
+with its original size so outputs can be cropped back; shards are padded to
+equal length (marked `valid=False`) so hosts run the same number of steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Mapping, Sequence
+
+import grain
+import numpy as np
+
+from nalsuper_jax.data import degrade as degrade_lib
+from nalsuper_jax.models.padding import pad_to_multiple
+from nalsuper_jax.text.tokenizer import Tokenizer
+
+
+@dataclasses.dataclass(frozen=True)
+class Shard:
+  """Which slice of the data this process reads (jax.process_index/count)."""
+  index: int = 0
+  count: int = 1
+
+  def __post_init__(self):
+    if not 0 <= self.index < self.count:
+      raise ValueError(f"process index {self.index} outside [0, {self.count})")
+
+
+def _text(value) -> str:
+  return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+class DecodeText(grain.transforms.Map):
+  """TFDS Text features arrive as bytes; the tokenizer wants str."""
+
+  def map(self, element):
+    return {**element, "caption": _text(element["caption"]), "name": _text(element["name"])}
+
+
+class PairedCropFlipRotate(grain.transforms.RandomMap):
+  """The same random crop, flips and 90-degree rotation on low and high.
+
+  Images smaller than the crop are reflect-padded up to it first.
+  """
+
+  def __init__(self, crop: int, augment: bool = True):
+    self.crop = crop
+    self.augment = augment
+
+  def random_map(self, element, rng: np.random.Generator):
+    low, high = np.asarray(element["low"]), np.asarray(element["high"])
+    if low.shape != high.shape:
+      raise ValueError(f"{_text(element.get('name', '?'))}: low {low.shape} != high {high.shape}")
+    h, w = low.shape[:2]
+    ph, pw = max(self.crop - h, 0), max(self.crop - w, 0)
+    if ph or pw:
+      pad = ((0, ph), (0, pw), (0, 0))
+      low, high = np.pad(low, pad, mode="symmetric"), np.pad(high, pad, mode="symmetric")
+      h, w = low.shape[:2]
+    top = int(rng.integers(0, h - self.crop + 1))
+    left = int(rng.integers(0, w - self.crop + 1))
+    window = (slice(top, top + self.crop), slice(left, left + self.crop))
+    low, high = low[window], high[window]
+    if self.augment:
+      k = int(rng.integers(0, 4))
+      flip = bool(rng.integers(0, 2))
+      low, high = np.rot90(low, k), np.rot90(high, k)
+      if flip:
+        low, high = low[:, ::-1], high[:, ::-1]
+    return {**element, "low": np.ascontiguousarray(low), "high": np.ascontiguousarray(high)}
+
+
+class Tokenize(grain.transforms.Map):
+  """caption -> ids, mask (fixed length, so batches stack)."""
+
+  def __init__(self, tokenizer: Tokenizer, key: str = "caption"):
+    self.tokenizer = tokenizer
+    self.key = key
+
+  def map(self, element):
+    ids, mask = self.tokenizer([element[self.key]])
+    return {**element, "ids": ids[0], "mask": mask[0]}
+
+
+class KeepKeys(grain.transforms.Map):
+  """Drops fields the model does not consume (strings do not batch to arrays)."""
+
+  def __init__(self, keys: Sequence[str]):
+    self.keys = tuple(keys)
+
+  def map(self, element):
+    return {k: element[k] for k in self.keys}
+
+
+TRAIN_KEYS = ("low", "high", "ids", "mask")
+
+
+def load_source(name: str, split: str, data_dir: str | None):
+  """`tfds.data_source` with an error that says how to build what is missing."""
+  import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+  try:
+    return tfds.data_source(name, split=split, data_dir=data_dir)
+  except Exception as e:  # TFDS raises several types for "not built"
+    folder = name.split("/")[0]
+    raise FileNotFoundError(
+        f"dataset {name!r} split {split!r} is not built in data_dir={data_dir!r} ({e}). "
+        f"Build it with: tfds build tfds_builders/{folder} --data_dir={data_dir or '<dir>'}"
+        + ("" if folder == "synthetic_lowlight" else " --manual_dir=<downloaded files>")) from e
+
+
+def per_process_batch(global_batch: int, shard: Shard) -> int:
+  if global_batch % shard.count:
+    raise ValueError(f"config.data.batch_size={global_batch} is not divisible by the "
+                     f"{shard.count} processes")
+  return global_batch // shard.count
+
+
+def train_dataset(source: Sequence[Mapping[str, Any]], *, crop: int, global_batch: int,
+                  seed: int, tokenizer: Tokenizer | None, shard: Shard = Shard(),
+                  augment: bool = True,
+                  degradation: degrade_lib.DegradeConfig | None = None) -> grain.MapDataset:
+  """The infinite, deterministic training dataset of this process's batches.
+
+  With `degradation`, `low` is regenerated from `high` for every element
+  (on-the-fly pairs from clean images). Without a tokenizer, captions are
+  dropped (text-free ablations).
+  """
+  if len(source) < shard.count:
+    raise ValueError(f"{len(source)} examples cannot be split over {shard.count} processes")
+  ds = grain.MapDataset.source(source)[shard.index::shard.count]
+  ds = ds.seed(seed).shuffle().repeat().map(DecodeText())
+  ds = ds.random_map(PairedCropFlipRotate(crop, augment))
+  if degradation is not None:
+    ds = ds.random_map(degrade_lib.SyntheticLowLight(degradation))
+  keys = ("low", "high")
+  if tokenizer is not None:
+    ds = ds.map(Tokenize(tokenizer))
+    keys = TRAIN_KEYS
+  return ds.map(KeepKeys(keys)).batch(per_process_batch(global_batch, shard), drop_remainder=True)
+
+
+def train_iterator(dataset: grain.MapDataset, *, num_threads: int = 2,
+                   prefetch: int = 32, worker_count: int = 0) -> grain.DatasetIterator:
+  """Threads in-process by default (fastest on few cores); processes if asked.
+
+  The returned iterator has get_state()/set_state() and is saved in
+  checkpoints with grain.checkpoint.CheckpointSave (restores exactly with the
+  same worker_count).
+  """
+  it = dataset.to_iter_dataset(grain.ReadOptions(num_threads=num_threads,
+                                                 prefetch_buffer_size=prefetch))
+  if worker_count > 0:
+    it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=worker_count))
+  return iter(it)
+
+
+class PadForEval(grain.transforms.Map):
+  """Reflect-pads a whole image pair to the network's multiple; keeps its size."""
+
+  def __init__(self, multiple: int):
+    self.multiple = multiple
+
+  def map(self, element):
+    low, size = pad_to_multiple(np.asarray(element["low"])[None], self.multiple)
+    high, _ = pad_to_multiple(np.asarray(element["high"])[None], self.multiple)
+    return {**element, "low": low[0], "high": high[0], "size": np.asarray(size, np.int32)}
+
+
+class _Select(grain.transforms.Map):
+  """Position i of this shard -> the source element, with its valid flag."""
+
+  def __init__(self, source, indices: list[int], valid: list[bool]):
+    self.source, self.indices, self.valid = source, indices, valid
+
+  def map(self, i):
+    return {**self.source[self.indices[i]], "valid": self.valid[i]}
+
+
+def eval_dataset(source: Sequence[Mapping[str, Any]], *, multiple: int,
+                 tokenizer: Tokenizer | None, shard: Shard = Shard()) -> grain.MapDataset:
+  """One padded example per element, this process's shard, equal-length shards.
+
+  Elements added to even out shards repeat the shard's last example with
+  `valid=False`; metrics must skip them.
+  """
+  n = len(source)
+  per_shard = math.ceil(n / shard.count)
+  indices = list(range(shard.index, n, shard.count))
+  if not indices:
+    raise ValueError(f"{n} eval examples cannot feed {shard.count} processes")
+  valid = [True] * len(indices) + [False] * (per_shard - len(indices))
+  indices += [indices[-1]] * (per_shard - len(indices))
+
+  ds = grain.MapDataset.range(per_shard).map(_Select(source, indices, valid))
+  ds = ds.map(DecodeText()).map(PadForEval(multiple))
+  if tokenizer is not None:
+    ds = ds.map(Tokenize(tokenizer))
+  return ds

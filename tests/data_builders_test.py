@@ -1,0 +1,201 @@
+"""TFDS builders on tiny fixture folders made here in each dataset's real layout."""
+
+import json
+import logging
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from nalsuper_jax.data import builder as paired
+from nalsuper_jax.data import images
+from tests import image_files
+from tfds_builders.lol_v1 import lol_v1_dataset_builder as lol_v1
+from tfds_builders.lol_v2 import lol_v2_dataset_builder as lol_v2
+from tfds_builders.paired_folder import paired_folder_dataset_builder as paired_folder
+from tfds_builders.sid import sid_dataset_builder as sid
+from tfds_builders.synthetic_lowlight import synthetic_lowlight_dataset_builder as synthetic
+
+
+def _pair(seed, h=12, w=16):
+  """A (low, high) pair whose identity is recoverable: high = 4 * low."""
+  rng = np.random.default_rng(seed)
+  low = rng.integers(5, 60, (h, w, 3)).astype(np.uint8)
+  return low, (low.astype(np.int32) * 4).astype(np.uint8)
+
+
+def _build(module, manual_dir, data_dir, config=None):
+  builder = module.Builder(data_dir=str(data_dir), config=config)
+  builder.download_and_prepare(
+      download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir)))
+  return builder
+
+
+def _examples(builder, split):
+  return {e["name"].decode(): e for e in builder.as_data_source(split=split)}
+
+
+def _check_pairs(examples):
+  for name, e in examples.items():
+    assert e["low"].dtype == np.uint8 and e["low"].shape[-1] == 3, name
+    np.testing.assert_allclose(e["high"].astype(int), e["low"].astype(int) * 4, atol=4,
+                               err_msg=name)
+
+
+@pytest.fixture
+def lol_v1_dir(tmp_path):
+  root = tmp_path / "manual"
+  modes = ["rgb", "png16", "gray", "rgba"]  # converted, not rejected
+  for i in range(3):
+    low, high = _pair(i)
+    image_files.write(root / "our485/low" / f"{i + 1}.png", low, modes[i])
+    image_files.write(root / "our485/high" / f"{i + 1}.png", high, modes[(i + 1) % 4])
+  for i in range(2):
+    low, high = _pair(10 + i)
+    image_files.write(root / "eval15/low" / f"{100 + i}.png", low)
+    image_files.write(root / "eval15/high" / f"{100 + i}.png", high)
+  (root / "captions.jsonl").write_text(
+      json.dumps({"name": "1", "caption": "a quiet room"}) + "\n"
+      + json.dumps({"name": "999", "caption": "no such image"}) + "\n")
+  return root
+
+
+def test_lol_v1_counts_pairing_and_captions(lol_v1_dir, tmp_path, caplog):
+  caplog.set_level(logging.WARNING, logger="nalsuper_jax.data")
+  builder = _build(lol_v1, lol_v1_dir, tmp_path / "data")
+  train, test = _examples(builder, "train"), _examples(builder, "test")
+  assert sorted(train) == ["1", "2", "3"] and sorted(test) == ["100", "101"]
+  # Pair "1" is RGB low + 48-bit RGB high: exact after conversion. Pairs 2 and
+  # 3 mix in grayscale/RGBA files, converted to RGB rather than rejected.
+  _check_pairs({"1": train["1"]} | test)
+  assert all(e["low"].shape == (12, 16, 3) for e in train.values())
+  assert train["1"]["caption"].decode().startswith("a quiet room, ")
+  assert not train["2"]["caption"].decode().startswith("a quiet room")
+  assert "white balance" in train["2"]["caption"].decode()
+  log = caplog.text
+  assert "without a caption" in log and "2, 3" in log
+  assert "caption(s) without an image: 999" in log
+  # the builder writes array_record, readable by tfds.data_source
+  assert len(tfds.data_source("lol_v1", data_dir=str(tmp_path / "data"), split="test")) == 2
+  assert list((tmp_path / "data/lol_v1/default/1.0.0").glob("*.array_record*"))
+
+
+def test_missing_manual_dir_says_what_to_download(tmp_path):
+  with pytest.raises(Exception, match=r"(?s)BMVC 2018.*our485/low"):
+    _build(lol_v1, tmp_path / "nowhere", tmp_path / "data")
+  (tmp_path / "wrong").mkdir()
+  (tmp_path / "wrong/LOLdataset").mkdir()
+  with pytest.raises(paired.ManualDataError, match=r"(?s)lacks \['our485/low'.*daooshee"):
+    _build(lol_v1, tmp_path / "wrong", tmp_path / "data")
+
+
+def test_bad_pairs_fail_by_name_or_are_skipped_and_counted(lol_v1_dir, tmp_path):
+  image_files.write(lol_v1_dir / "our485/low/7.png", _pair(7)[0])         # unpaired
+  with pytest.raises(paired.PairError, match=r"our485/low/7.png: no matching image"):
+    _build(lol_v1, lol_v1_dir, tmp_path / "d1")
+  (lol_v1_dir / "our485/low/7.png").unlink()
+  data = (lol_v1_dir / "eval15/low/100.png").read_bytes()
+  (lol_v1_dir / "eval15/low/100.png").write_bytes(data[: len(data) // 2])  # truncated
+  with pytest.raises(images.ImageError, match=r"eval15/low/100.png: not a readable image"):
+    _build(lol_v1, lol_v1_dir, tmp_path / "d2")
+  image_files.write(lol_v1_dir / "eval15/low/100.png", _pair(0, 10, 16)[0])  # size mismatch
+  with pytest.raises(paired.PairError, match=r"eval15/low/100.png: size 16x10 differs"):
+    _build(lol_v1, lol_v1_dir, tmp_path / "d3")
+  image_files.write(lol_v1_dir / "our485/high/8.png", _pair(8)[1])       # unpaired high
+  builder = _build(lol_v1, lol_v1_dir, tmp_path / "d4", config="skip_bad")
+  assert sorted(_examples(builder, "test")) == ["101"]
+  assert len(_examples(builder, "train")) == 3
+  assert len(builder.problems) == 2, builder.problems
+  assert any("size 16x10" in p for p in builder.problems)
+  assert any("our485/high/8.png: no matching" in p for p in builder.problems)
+
+
+def test_lol_v2_real_pairs_by_number_and_synthetic_by_stem(tmp_path):
+  root = tmp_path / "manual"
+  for split, n in (("Train", 3), ("Test", 2)):
+    for i in range(n):
+      low, high = _pair(i + (0 if split == "Train" else 50))
+      image_files.write(root / f"Real_captured/{split}/Low/low{i:05d}.png", low)
+      image_files.write(root / f"Real_captured/{split}/Normal/normal{i:05d}.png", high)
+      image_files.write(root / f"Synthetic/{split}/Low/r{i:04d}.png", low)
+      image_files.write(root / f"Synthetic/{split}/Normal/r{i:04d}.png", high)
+  real = _build(lol_v2, root, tmp_path / "data", config="real")
+  train = _examples(real, "train")
+  assert sorted(train) == ["low00000", "low00001", "low00002"]
+  assert len(_examples(real, "test")) == 2
+  _check_pairs(train)
+  synthetic_builder = _build(lol_v2, root, tmp_path / "data", config="synthetic")
+  assert sorted(_examples(synthetic_builder, "test")) == ["r0000", "r0001"]
+  with pytest.raises(paired.ManualDataError, match=r"(?s)Real_captured/Train/Low.*SGM-Low-Light"):
+    _build(lol_v2, tmp_path / "manual/Synthetic", tmp_path / "d2", config="real")
+
+
+def test_sid_scenes_split_by_id_and_resize(tmp_path):
+  root = tmp_path / "manual"
+  for scene, shorts in (("00001", 2), ("10003", 1), ("20005", 1)):
+    low, high = _pair(int(scene), 16, 20)
+    (root / "long_sid2" / scene).mkdir(parents=True)
+    np.save(root / "long_sid2" / scene / f"{scene}_00_10s.npy", high.astype(np.float32) / 255)
+    for k in range(shorts):
+      (root / "short_sid2" / scene).mkdir(parents=True, exist_ok=True)
+      np.save(root / "short_sid2" / scene / f"{scene}_0{k}_0.1s.npy", low)
+  full = _build(sid, root, tmp_path / "data", config="full")
+  train, test = _examples(full, "train"), _examples(full, "test")
+  assert sorted(train) == ["00001_00001_00_0.1s", "00001_00001_01_0.1s", "20005_20005_00_0.1s"]
+  assert sorted(test) == ["10003_10003_00_0.1s"]
+  _check_pairs(train | test)
+  resized = _build(sid, root, tmp_path / "data", config="retinexformer")
+  assert next(iter(_examples(resized, "test").values()))["low"].shape == (512, 960, 3)
+  (root / "long_sid2/20005" / "20005_00_10s.npy").unlink()
+  with pytest.raises(paired.PairError, match=r"long_sid2/20005: expected exactly one"):
+    _build(sid, root, tmp_path / "d2", config="full")
+
+
+def test_paired_folder_split_folders_and_formats(tmp_path):
+  root = tmp_path / "manual"
+  formats = [("rgb", ".png"), ("tif16", ".tif"), ("png16", ".png"), ("rgb", ".webp")]
+  for split in ("train", "val"):
+    for i, (mode, suffix) in enumerate(formats):
+      low, high = _pair(i)
+      image_files.write(root / split / "low" / f"img{i}{suffix}", low, mode)
+      image_files.write(root / split / "high" / f"img{i}{suffix}", high, mode)
+  (root / "val" / "captions.jsonl").write_text('{"name": "img0", "caption": "a test chart"}\n')
+  builder = _build(paired_folder, root, tmp_path / "data")
+  assert set(builder.info.splits) == {"train", "val"}
+  val = _examples(builder, "val")
+  assert sorted(val) == ["img0", "img1", "img2", "img3"]
+  _check_pairs({k: v for k, v in val.items() if k != "img3"})  # webp is lossy
+  assert val["img0"]["caption"].decode().startswith("a test chart, ")
+  flat = tmp_path / "flat"
+  for i in range(2):
+    low, high = _pair(i)
+    image_files.write(flat / "low" / f"{i}.jpg", low)
+    image_files.write(flat / "high" / f"{i}.jpg", high)
+  assert len(_examples(_build(paired_folder, flat, tmp_path / "d2"), "train")) == 2
+  (tmp_path / "empty" / "photos").mkdir(parents=True)
+  with pytest.raises(paired.ManualDataError, match="neither low/"):
+    _build(paired_folder, tmp_path / "empty", tmp_path / "d3")
+
+
+def test_synthetic_lowlight_builds_offline_identically_with_tfds_cli(tmp_path):
+  """One build through the Python API, one through `tfds build`: same examples."""
+  api = synthetic.Builder(data_dir=str(tmp_path / "api"))
+  api.download_and_prepare()
+  cli = subprocess.run(
+      [sys.executable, "-m", "tensorflow_datasets.scripts.cli.main", "build",
+       "tfds_builders/synthetic_lowlight", f"--data_dir={tmp_path / 'cli'}"],
+      capture_output=True, text=True, timeout=600)
+  assert cli.returncode == 0, cli.stderr[-3000:]
+  for split, count in (("train", 160), ("test", 12)):
+    a = paired.split_digest(tmp_path / "api/synthetic_lowlight/default/1.0.0", split)
+    b = paired.split_digest(tmp_path / "cli/synthetic_lowlight/default/1.0.0", split)
+    assert a == b and len(a) == count
+  train, test = _examples(api, "train"), _examples(api, "test")
+  photo = lambda name: name.rsplit("_", 1)[0]
+  assert not {photo(n) for n in train} & {photo(n) for n in test}  # disjoint photos
+  e = test["coffee_00"]
+  assert e["low"].shape == (240, 320, 3)
+  assert e["caption"].decode().startswith("a cup of espresso on a red saucer")
+  assert e["low"].mean() < 0.6 * e["high"].mean()

@@ -1,0 +1,67 @@
+"""The appearance describer on images with known properties, and captions.jsonl."""
+
+import json
+
+import numpy as np
+import pytest
+
+from nalsuper_jax.data import captions
+
+
+def _flat(rgb, size=16):
+  return np.broadcast_to(np.asarray(rgb, np.float32), (size, size, 3)).copy()
+
+
+def _bound(name, word):
+  """The upper bound of `word` in THRESHOLDS[name] (and the one below it)."""
+  table = captions.THRESHOLDS[name]
+  i = [w for _, w in table].index(word)
+  return (table[i - 1][0] if i else -np.inf), table[i][0]
+
+
+@pytest.mark.parametrize("word", ["dark", "dim", "well-exposed", "bright"])
+def test_exposure_follows_the_threshold_table(word):
+  lo, hi = _bound("exposure", word)
+  level = (max(lo, 0.0) + min(hi, 1.0)) / 2
+  assert captions.describe(_flat([level] * 3)).exposure == word
+
+
+def test_contrast_white_balance_saturation_and_colours():
+  gray = _flat([0.5] * 3)
+  a = captions.describe(gray)
+  assert (a.contrast, a.white_balance, a.saturation, a.colours) == (
+      "low contrast", "neutral", "muted", ())
+  checker = np.indices((16, 16)).sum(0) % 2
+  assert captions.describe(np.repeat(checker[..., None], 3, -1).astype(np.float32)
+                           ).contrast == "high contrast"
+  assert captions.describe(_flat([0.6, 0.5, 0.4])).white_balance == "warm"
+  assert captions.describe(_flat([0.4, 0.5, 0.6])).white_balance == "cool"
+  red = captions.describe(_flat([0.9, 0.1, 0.1]))
+  assert red.saturation == "vivid" and red.colours == ("red",)
+  half = _flat([0.1, 0.2, 0.9])
+  half[:, :6] = [0.1, 0.8, 0.1]  # 10 columns blue, 6 green
+  assert captions.describe(half).colours == ("blue", "green")
+  # uint8 and float inputs describe the same image the same way
+  assert captions.describe((half * 255).round().astype(np.uint8)) == captions.describe(half)
+
+
+def test_caption_is_content_then_appearance():
+  image = _flat([0.9, 0.1, 0.1])
+  appearance = captions.describe(image).text()
+  assert captions.caption("a red barn.", image) == "a red barn, " + appearance
+  assert captions.caption("", image) == appearance
+  assert appearance.startswith("well-exposed") or appearance.startswith("dim")
+  assert "red tones" in appearance
+
+
+def test_captions_jsonl_errors_name_the_line(tmp_path):
+  path = tmp_path / "captions.jsonl"
+  path.write_text(json.dumps({"name": "a", "caption": "x"}) + "\n\n" + '{"name": "b"}\n')
+  with pytest.raises(ValueError, match=r"captions.jsonl:3"):
+    captions.load_captions_jsonl(path)
+  path.write_text('{"name": "a", "caption": "x"}\n{"name": "a", "caption": "y"}\n')
+  with pytest.raises(ValueError, match="duplicate name 'a'"):
+    captions.load_captions_jsonl(path)
+  path.write_text('{"name": "a", "caption": "x"}\n{"name": "c", "caption": "y"}\n')
+  content = captions.load_captions_jsonl(path)
+  assert captions.match_report(content, ["a", "b"]) == (["b"], ["c"])

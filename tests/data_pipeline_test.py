@@ -1,0 +1,124 @@
+"""The grain pipelines: determinism, paired augmentation, exact resume, shards."""
+
+import grain
+import numpy as np
+import pytest
+
+from nalsuper_jax.data import degrade, pipeline
+
+
+def _source(n=10, h=24, w=20):
+  """Element i is constant i+1 in low and 2*(i+1) in high: identity survives crops."""
+  out = []
+  for i in range(n):
+    low = np.full((h, w, 3), i + 1, np.uint8)
+    low[0, 0] = 200  # a marker pixel, so rotations/flips are visible
+    out.append({"low": low, "high": (low.astype(np.int32) * 2 % 256).astype(np.uint8),
+                "caption": f"caption {i}".encode(), "name": f"img{i}".encode()})
+  return out
+
+
+def _ids(batch):
+  """Which source element each row came from (its constant background)."""
+  return [int(np.median(x)) - 1 for x in batch["low"]]
+
+
+def _take(it, k):
+  return [next(it) for _ in range(k)]
+
+
+def test_batches_are_deterministic_and_seed_dependent(minilm):
+  make = lambda seed: pipeline.train_dataset(_source(), crop=16, global_batch=4, seed=seed,
+                                             tokenizer=minilm.tokenizer)
+  a, b, c = make(0), make(0), make(1)
+  for i in range(5):
+    for key in ("low", "high", "ids", "mask"):
+      np.testing.assert_array_equal(a[i][key], b[i][key])
+  assert any(_ids(a[i]) != _ids(c[i]) for i in range(5))
+  batch = a[0]
+  assert batch["low"].shape == (4, 16, 16, 3) and batch["low"].dtype == np.uint8
+  assert batch["ids"].shape == (4, minilm.tokenizer.max_len) and batch["mask"].dtype == bool
+
+
+def test_each_epoch_visits_every_example_once_in_a_new_order():
+  ds = pipeline.train_dataset(_source(8), crop=8, global_batch=4, seed=0, tokenizer=None)
+  epochs = [sum((_ids(ds[i]) for i in range(2 * e, 2 * e + 2)), []) for e in range(3)]
+  assert all(sorted(e) == list(range(8)) for e in epochs)
+  assert epochs[0] != epochs[1]
+
+
+def test_low_and_high_get_the_same_crop_flip_and_rotation():
+  ds = pipeline.train_dataset(_source(10, 12, 12), crop=12, global_batch=2, seed=3,
+                              tokenizer=None)
+  seen_marker = set()
+  for i in range(40):
+    batch = ds[i]
+    np.testing.assert_array_equal(batch["high"], (batch["low"].astype(np.int32) * 2 % 256))
+    for low in batch["low"]:
+      ys, xs = np.nonzero(low[..., 0] == 200)
+      seen_marker.update(zip(ys.tolist(), xs.tolist()))
+  corners = {(0, 0), (0, 11), (11, 0), (11, 11)}
+  assert seen_marker <= corners and len(seen_marker) >= 3  # flips/rotations move it
+
+
+def test_small_images_are_padded_up_to_the_crop():
+  ds = pipeline.train_dataset(_source(4, 10, 9), crop=16, global_batch=2, seed=0, tokenizer=None)
+  assert ds[0]["low"].shape == (2, 16, 16, 3)
+
+
+def test_iterator_state_restores_exactly(minilm):
+  ds = pipeline.train_dataset(_source(), crop=16, global_batch=4, seed=5, tokenizer=minilm.tokenizer)
+  it = pipeline.train_iterator(ds, prefetch=4)
+  _take(it, 3)
+  state = it.get_state()
+  expected = _take(it, 4)
+  fresh = pipeline.train_iterator(ds, prefetch=4)
+  fresh.set_state(state)
+  for a, b in zip(expected, _take(fresh, 4)):
+    for key in a:
+      np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_process_shards_are_disjoint_and_cover_the_data():
+  source = _source(12)
+  seen = []
+  for index in range(3):
+    shard = pipeline.Shard(index, 3)
+    ds = pipeline.train_dataset(source, crop=8, global_batch=6, seed=0, tokenizer=None,
+                                shard=shard)
+    assert ds[0]["low"].shape[0] == 2  # per-process batch = global / processes
+    seen.append(set(sum((_ids(ds[i]) for i in range(2)), [])))  # one epoch of 4
+  assert all(len(s) == 4 for s in seen)
+  assert set.union(*seen) == set(range(12)) and sum(map(len, seen)) == 12
+  with pytest.raises(ValueError, match="not divisible by the 4 processes"):
+    pipeline.train_dataset(source, crop=8, global_batch=6, seed=0, tokenizer=None,
+                           shard=pipeline.Shard(0, 4))
+
+
+def test_on_the_fly_degradation_replaces_low():
+  cfg = degrade.DegradeConfig()
+  source = [dict(e, high=np.full((16, 16, 3), 180, np.uint8)) for e in _source(4, 16, 16)]
+  ds = pipeline.train_dataset(source, crop=16, global_batch=2, seed=0, tokenizer=None,
+                              degradation=cfg)
+  batch = ds[0]
+  assert (batch["low"].astype(int).mean(axis=(1, 2, 3)) < batch["high"].mean(axis=(1, 2, 3))).all()
+  np.testing.assert_array_equal(ds[0]["low"], batch["low"])  # reproducible
+
+
+def test_eval_pads_to_multiple_keeps_size_and_evens_out_shards(minilm):
+  source = _source(5, 18, 21)
+  shards = [pipeline.eval_dataset(source, multiple=8, tokenizer=minilm.tokenizer,
+                                  shard=pipeline.Shard(i, 2)) for i in range(2)]
+  assert len(shards[0]) == len(shards[1]) == 3
+  first = shards[0][0]
+  assert first["low"].shape == (24, 24, 3) and tuple(first["size"]) == (18, 21)
+  np.testing.assert_array_equal(first["low"][:18, :21], source[0]["low"])
+  assert first["caption"] == "caption 0" and first["ids"].shape == (minilm.tokenizer.max_len,)
+  assert [e["valid"] for e in shards[1]] == [True, True, False]
+  names = [e["name"] for s in shards for e in s if e["valid"]]
+  assert sorted(names) == [f"img{i}" for i in range(5)]
+
+
+def test_missing_dataset_says_how_to_build_it(tmp_path):
+  with pytest.raises(FileNotFoundError, match=r"tfds build tfds_builders/lol_v1 .*--manual_dir"):
+    pipeline.load_source("lol_v1", "train", str(tmp_path))

@@ -1,0 +1,1 @@
+"""TFDS dataset builders, one folder each (`tfds build tfds_builders/<name>`)."""

@@ -1,0 +1,1 @@
+"""LOLv1 paired low-light dataset."""

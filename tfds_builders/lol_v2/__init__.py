@@ -1,0 +1,1 @@
+"""LOLv2 (real and synthetic) paired low-light dataset."""

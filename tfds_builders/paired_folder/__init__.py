@@ -1,0 +1,1 @@
+"""Any folder of low/high image pairs."""

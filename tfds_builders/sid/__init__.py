@@ -1,0 +1,1 @@
+"""SID (Sony, sRGB-processed) paired low-light dataset."""

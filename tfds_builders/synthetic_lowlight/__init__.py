@@ -1,0 +1,1 @@
+"""Embedded synthetic low-light dataset (builds offline)."""

@@ -1,0 +1,95 @@
+"""synthetic_lowlight: an embedded low-light dataset that builds with no network.
+
+Origin: real colour photos shipped inside the scikit-image, scikit-learn and
+matplotlib wheels (listed with their content captions in `photos.jsonl`
+beside this file; never images that scikit-image would download). Each photo
+is scaled so its short side is `SHORT_SIDE`, then gives several random crops,
+each darkened by the ARCHITECTURE.md section-7 model (re-exposed target,
+darkening, gain jitter, Poisson-Gaussian noise, 8-bit quantisation). Every
+example's randomness is seeded by its name, so two builds are byte-identical.
+
+Splits come from disjoint photos: "train" 8 photos x 20 crops of 256x256 =
+160 pairs; "test" 3 photos x 4 crops of 240x320 = 12 pairs.
+
+Citation: the photos' own credits are in each package's data README
+(scikit-image data/README.txt, scikit-learn datasets/images/README.txt,
+matplotlib sample_data/README.txt).
+
+No manual_dir is needed:  tfds build tfds_builders/synthetic_lowlight --data_dir=<dir>
+"""
+
+import importlib
+import json
+import pathlib
+import zlib
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from nalsuper_jax.data import builder as paired
+from nalsuper_jax.data import degrade, images
+
+PHOTOS = pathlib.Path(__file__).with_name("photos.jsonl")
+SHORT_SIDE = 384
+CROPS = {"train": (20, (256, 256)), "test": (4, (240, 320))}  # split -> (crops per photo, HxW)
+SEED = 20250113  # arXiv 2501.06546's month, for the record
+
+
+def photo_path(package: str, relative: str) -> pathlib.Path:
+  """A file inside an installed package's wheel (never a download)."""
+  module = importlib.import_module(package)
+  path = pathlib.Path(module.__file__).parent / relative
+  if not path.is_file():
+    raise FileNotFoundError(f"{path}: photo missing from the installed {package} wheel")
+  return path
+
+
+def _scaled(image: np.ndarray) -> np.ndarray:
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  h, w = image.shape[:2]
+  scale = SHORT_SIDE / min(h, w)
+  size = (max(SHORT_SIDE, round(w * scale)), max(SHORT_SIDE, round(h * scale)))
+  return np.asarray(Image.fromarray(image).resize(size, Image.LANCZOS))
+
+
+class SyntheticConfig(paired.PairedConfig):
+
+  def __init__(self, *, degradation: degrade.DegradeConfig = degrade.DegradeConfig(), **kwargs):
+    super().__init__(**kwargs)
+    self.degradation = degradation
+
+
+class Builder(paired.PairedImageBuilder):
+  """Photos from installed wheels, darkened synthetically; fully offline."""
+  DESCRIPTION = __doc__
+  BUILDER_CONFIGS = [SyntheticConfig(name="default", description="Section-7 degradation.")]
+
+  def find_pairs(self, manual_dir):
+    del manual_dir  # everything ships with the installed packages
+    splits = {split: [] for split in CROPS}
+    for line in PHOTOS.read_text().splitlines():
+      photo = json.loads(line)
+      path = photo_path(photo["package"], photo["path"])
+      for crop in range(CROPS[photo["split"]][0]):
+        splits[photo["split"]].append(
+            paired.Pair(f"{photo['name']}_{crop:02d}", None, path, (photo["name"],)))
+    return splits
+
+  def _load_content(self, manual_dir, splits):
+    return {json.loads(l)["name"]: json.loads(l)["caption"]
+            for l in PHOTOS.read_text().splitlines()}
+
+  def load_low_high(self, pair, index):
+    split = "test" if any(pair.name.startswith(n + "_") for n in self._test_photos) else "train"
+    height, width = CROPS[split][1]
+    rng = np.random.default_rng([SEED, zlib.crc32(pair.name.encode())])
+    photo = _scaled(images.read_rgb8(pair.high))
+    top = rng.integers(0, photo.shape[0] - height + 1)
+    left = rng.integers(0, photo.shape[1] - width + 1)
+    clean = photo[top:top + height, left:left + width]
+    return degrade.degrade(clean, rng, self.builder_config.degradation)
+
+  @property
+  def _test_photos(self) -> set[str]:
+    return {json.loads(l)["name"] for l in PHOTOS.read_text().splitlines()
+            if json.loads(l)["split"] == "test"}
