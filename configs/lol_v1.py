@@ -1,0 +1,22 @@
+"""LOLv1 at paper scale (ARCHITECTURE.md section 8): `base` network, 256x256
+crops, batch 8, AdamW 2e-4 with cosine decay to 1e-6 over 150k steps.
+
+Build the data first:  tfds build tfds_builders/lol_v1 --manual_dir=... --data_dir=...
+"""
+
+import ml_collections
+
+from configs import default
+from nalsuper_jax import models
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = default.get_config()
+  config.model.update(models.model_config("base").to_dict())
+  config.data.update(dict(name="lol_v1", crop=256, batch_size=8, prefetch=64))
+  config.train.update(dict(steps=150_000, warmup_steps=2_000, learning_rate=2e-4,
+                           end_learning_rate=1e-6, weight_decay=1e-4, ema_decay=0.999,
+                           log_every=100, checkpoint_every=2_000, keep_checkpoints=3,
+                           eval_every=2_000, image_summaries=4))
+  config.eval.baseline_fit_images = 64
+  return config

@@ -1,0 +1,55 @@
+"""Up-front validation of experiment configs: one line naming the bad field.
+
+Runs before anything heavy (datasets, compilation), so a typo costs seconds,
+not a queued TPU job.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from nalsuper_jax.models import NaLSuperConfig
+
+SECTIONS = ("seed", "model", "text", "data", "train", "loss", "eval", "mesh", "sharding")
+
+
+class ConfigError(ValueError):
+  pass
+
+
+def _require(ok: bool, message: str) -> None:
+  if not ok:
+    raise ConfigError(message)
+
+
+def validate(config: ml_collections.ConfigDict) -> NaLSuperConfig:
+  """Raises ConfigError on unknown or inconsistent fields; returns the model config."""
+  unknown = sorted(set(config.keys()) - set(SECTIONS))
+  _require(not unknown, f"config: unknown section(s) {unknown}; expected {list(SECTIONS)}")
+  missing = sorted(set(SECTIONS) - set(config.keys()))
+  _require(not missing, f"config: missing section(s) {missing}")
+  model = NaLSuperConfig.from_config(config.model)
+  d, t, e = config.data, config.train, config.eval
+  _require(d.crop > 0 and d.crop % model.multiple == 0,
+           f"config.data.crop={d.crop} must be a positive multiple of {model.multiple} "
+           "(the network's input multiple)")
+  _require(d.batch_size > 0, f"config.data.batch_size={d.batch_size} must be positive")
+  _require(d.num_threads >= 0 and d.prefetch >= 0 and d.worker_count >= 0,
+           "config.data.num_threads/prefetch/worker_count must be >= 0")
+  _require(t.steps > 0, f"config.train.steps={t.steps} must be positive")
+  _require(0 <= t.warmup_steps < t.steps,
+           f"config.train.warmup_steps={t.warmup_steps} must be in [0, steps={t.steps})")
+  _require(t.learning_rate > 0, f"config.train.learning_rate={t.learning_rate} must be > 0")
+  _require(0 <= t.end_learning_rate <= t.learning_rate,
+           f"config.train.end_learning_rate={t.end_learning_rate} must be in [0, learning_rate]")
+  _require(0 <= t.ema_decay < 1, f"config.train.ema_decay={t.ema_decay} must be in [0, 1)")
+  for name in ("log_every", "checkpoint_every", "keep_checkpoints"):
+    _require(t[name] > 0, f"config.train.{name}={t[name]} must be positive")
+  _require(t.eval_every >= 0, f"config.train.eval_every={t.eval_every} must be >= 0 (0: off)")
+  _require(config.loss.w_ssim >= 0, f"config.loss.w_ssim={config.loss.w_ssim} must be >= 0")
+  _require(e.max_images is None or e.max_images > 0,
+           f"config.eval.max_images={e.max_images} must be positive or None")
+  _require(config.text.max_len >= 2, f"config.text.max_len={config.text.max_len} must be >= 2")
+  _require(config.mesh.fsdp >= 1 and (config.mesh.data == -1 or config.mesh.data >= 1),
+           f"config.mesh: data={config.mesh.data} (-1 or >= 1), fsdp={config.mesh.fsdp} (>= 1)")
+  return model

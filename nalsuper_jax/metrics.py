@@ -1,0 +1,44 @@
+"""Evaluation metrics on 8-bit-rounded RGB, and their GT-mean variants.
+
+PSNR/SSIM are computed on outputs rounded to 8 bits, as published images
+are; `psnr_float` is on the unrounded float output, as Retinexformer computes
+it. SSIM follows Wang et al. (2004): Gaussian window sigma 1.5, population
+covariances, per channel then averaged (scikit-image's implementation). GT-mean
+rescales the output so its mean matches the target's -- the protocol many
+low-light papers report to factor out global brightness.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+  return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def psnr(pred: np.ndarray, target: np.ndarray, data_range: float = 255.0) -> float:
+  mse = np.mean((pred.astype(np.float64) - target.astype(np.float64)) ** 2)
+  return float("inf") if mse == 0 else float(10 * np.log10(data_range ** 2 / mse))
+
+
+def ssim(pred8: np.ndarray, target8: np.ndarray) -> float:
+  from skimage.metrics import structural_similarity  # pylint: disable=import-outside-toplevel
+  return float(structural_similarity(pred8, target8, channel_axis=-1, data_range=255,
+                                     gaussian_weights=True, sigma=1.5,
+                                     use_sample_covariance=False))
+
+
+def gt_mean(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
+  """Scales a float prediction so its mean intensity equals the target's."""
+  return pred * (target.mean() / max(float(pred.mean()), 1e-6))
+
+
+def image_metrics(pred: np.ndarray, target8: np.ndarray) -> dict[str, float]:
+  """pred: float HxWx3 (any range); target8: uint8 HxWx3."""
+  target = target8.astype(np.float32) / 255.0
+  pred8 = to_uint8(pred)
+  matched8 = to_uint8(gt_mean(np.clip(pred, 0, 1), target))
+  return {"psnr": psnr(pred8, target8), "ssim": ssim(pred8, target8),
+          "psnr_float": psnr(np.clip(pred, 0, 1), target, 1.0),
+          "psnr_gt_mean": psnr(matched8, target8), "ssim_gt_mean": ssim(matched8, target8)}

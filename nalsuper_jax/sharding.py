@@ -1,0 +1,89 @@
+"""Device mesh and logical-axis sharding rules.
+
+Parameters carry logical axis names (see `layers.partitioned`); the rules
+here map those names to mesh axes. Replicated parameters (pure data
+parallelism) and FSDP-style sharded ones differ only by `config.sharding.fsdp`
+and the mesh shape -- the train step never mentions device counts.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax
+import ml_collections
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+BATCH_AXES = ("data", "fsdp")
+
+# Logical parameter axes that FSDP shards over the "fsdp" mesh axis (the
+# output width of every conv/dense layer); everything else is replicated.
+FSDP_RULES: tuple[tuple[str, str | None], ...] = (
+    ("conv_out", "fsdp"), ("mlp", "fsdp"), ("heads", "fsdp"), ("embed", None),
+    ("conv_in", None), ("norm", None), ("text_embed", None), ("vocab", None),
+)
+REPLICATED_RULES: tuple[tuple[str, str | None], ...] = tuple((name, None) for name, _ in FSDP_RULES)
+
+
+def make_mesh(mesh_config: ml_collections.ConfigDict,
+              devices: Sequence[jax.Device] | None = None) -> Mesh:
+  """A ("data", "fsdp") mesh; `data=-1` takes every device fsdp leaves."""
+  devices = list(devices if devices is not None else jax.devices())
+  fsdp = int(mesh_config.fsdp)
+  data = int(mesh_config.data)
+  if data == -1:
+    if len(devices) % fsdp:
+      raise ValueError(f"config.mesh.fsdp={fsdp} does not divide {len(devices)} devices")
+    data = len(devices) // fsdp
+  if data * fsdp != len(devices):
+    raise ValueError(f"config.mesh: data={data} x fsdp={fsdp} != {len(devices)} devices")
+  return jax.make_mesh((data, fsdp), BATCH_AXES, devices=devices,
+                       axis_types=(jax.sharding.AxisType.Auto,) * 2)
+
+
+def rules(sharding_config: ml_collections.ConfigDict) -> tuple[tuple[str, str | None], ...]:
+  return FSDP_RULES if sharding_config.fsdp else REPLICATED_RULES
+
+
+def batch_sharding(mesh: Mesh) -> NamedSharding:
+  """Leading (batch) axis split over every device."""
+  return NamedSharding(mesh, P(BATCH_AXES))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, P())
+
+
+def _spec_for(names: tuple, shape: tuple[int, ...], mesh: Mesh, rule_map: dict) -> P:
+  """Logical names -> mesh axes, leaving a dim unsharded if it does not divide."""
+  axes = []
+  for name, dim in zip(names, shape):
+    axis = rule_map.get(name) if name is not None else None
+    if axis is not None and dim % mesh.shape[axis]:
+      axis = None
+    axes.append(axis)
+  return P(*axes)
+
+
+def param_shardings(boxed_abstract: Any, mesh: Mesh,
+                    axis_rules: Sequence[tuple[str, str | None]]) -> Any:
+  """NamedShardings for an (abstract) parameter tree still holding axis names.
+
+  Leaves without names (e.g. optimizer counters) are replicated.
+  """
+  rule_map = dict(axis_rules)
+
+  def one(leaf):
+    if isinstance(leaf, nn.Partitioned):
+      value = leaf.value
+      return NamedSharding(mesh, _spec_for(leaf.names, value.shape, mesh, rule_map))
+    return NamedSharding(mesh, P())
+  return jax.tree.map(one, boxed_abstract, is_leaf=lambda x: isinstance(x, nn.Partitioned))
+
+
+def global_batch(local: dict[str, np.ndarray], sharding: NamedSharding) -> dict[str, jax.Array]:
+  """This process's slice of the batch -> one global array per field."""
+  return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v))
+          for k, v in local.items()}

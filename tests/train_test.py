@@ -1,0 +1,172 @@
+"""The main job on the tiny config: sharding invariance, resume, preemption, failures."""
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from configs import tiny
+from nalsuper_jax import config_check, evaluate, train
+from tfds_builders.synthetic_lowlight import synthetic_lowlight_dataset_builder as synthetic
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+  path = tmp_path_factory.mktemp("tfds")
+  synthetic.Builder(data_dir=str(path)).download_and_prepare()
+  return str(path)
+
+
+def _config(data_dir, **train_overrides):
+  config = tiny.get_config()
+  config.data.data_dir = data_dir
+  config.train.update(train_overrides)
+  return config
+
+
+def _main(workdir, data_dir, *flags, env=None, **popen):
+  cmd = [sys.executable, str(ROOT / "main.py"), "--config=configs/tiny.py",
+         f"--workdir={workdir}", f"--config.data.data_dir={data_dir}", "--mode=train", *flags]
+  return subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ, **(env or {})),
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
+
+
+def _final_params(workdir):
+  manager = ocp.CheckpointManager(pathlib.Path(workdir) / "checkpoints")
+  step = manager.latest_step()
+  restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+  manager.close()
+  return step, restored["state"]["params"]
+
+
+def test_config_errors_name_the_field(tmp_path):
+  config = tiny.get_config()
+  config.train.warmup_steps = config.train.steps
+  with pytest.raises(config_check.ConfigError, match=r"config\.train\.warmup_steps"):
+    config_check.validate(config)
+  config = tiny.get_config()
+  config.data.crop = 30
+  with pytest.raises(config_check.ConfigError, match=r"config\.data\.crop=30.*multiple of 4"):
+    config_check.validate(config)
+  out = subprocess.run([sys.executable, "main.py", "--config=configs/tiny.py",
+                        f"--workdir={tmp_path}", "--config.train.stepz=3"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+  assert out.returncode != 0 and "stepz" in out.stderr
+
+
+_CURVE = """
+import json, sys
+from configs import tiny
+from nalsuper_jax import train
+config = tiny.get_config()
+config.data.data_dir = sys.argv[1]
+config.data.batch_size = 8
+config.mesh.fsdp = int(sys.argv[3])
+config.sharding.fsdp = config.mesh.fsdp > 1
+result = train.train_and_evaluate(config, sys.argv[2], evaluate_during=False)
+import jax
+print("CURVE", jax.device_count(), json.dumps([h["loss/total"] for h in result.history]))
+"""
+
+
+def _curve(data_dir, workdir, devices, fsdp=1):
+  env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+  out = subprocess.run([sys.executable, "-c", _CURVE, data_dir, str(workdir), str(fsdp)],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  line = [l for l in out.stdout.splitlines() if l.startswith("CURVE")]
+  assert line, out.stdout[-2000:] + out.stderr[-4000:]
+  _, count, curve = line[0].split(" ", 2)
+  assert int(count) == devices
+  return np.asarray(json.loads(curve))
+
+
+def test_one_and_eight_devices_give_the_same_loss_curve(data_dir, tmp_path):
+  one = _curve(data_dir, tmp_path / "one", 1)
+  eight = _curve(data_dir, tmp_path / "eight", 8)
+  fsdp = _curve(data_dir, tmp_path / "fsdp", 8, fsdp=2)  # 4 x 2 mesh, sharded params
+  assert len(one) == tiny.get_config().train.steps
+  np.testing.assert_allclose(eight, one, rtol=1e-4)
+  np.testing.assert_allclose(fsdp, one, rtol=1e-4)
+  assert one[-1] < one[0]  # and it learns
+
+
+def _wait_for_checkpoint(workdir, step, proc, timeout=300):
+  deadline = time.time() + timeout
+  path = pathlib.Path(workdir) / "checkpoints" / str(step)
+  while not path.is_dir():
+    assert proc.poll() is None, proc.stdout.read()[-3000:]
+    assert time.time() < deadline, f"no checkpoint {step} after {timeout}s"
+    time.sleep(0.2)
+
+
+def test_sigkill_then_rerun_equals_uninterrupted_run(data_dir, tmp_path):
+  steps = "--config.train.steps=16"
+  whole = _main(tmp_path / "whole", data_dir, steps)
+  assert whole.wait(timeout=600) == 0, whole.stdout.read()[-3000:]
+  killed = _main(tmp_path / "killed", data_dir, steps)
+  _wait_for_checkpoint(tmp_path / "killed", 8, killed)
+  killed.send_signal(signal.SIGKILL)
+  killed.wait(timeout=60)
+  assert _final_params(tmp_path / "killed")[0] < 16  # it really stopped partway
+  rerun = _main(tmp_path / "killed", data_dir, steps)
+  output = rerun.communicate(timeout=600)[0]
+  assert rerun.returncode == 0, output[-3000:]
+  step_a, params_a = _final_params(tmp_path / "whole")
+  step_b, params_b = _final_params(tmp_path / "killed")
+  assert step_a == step_b == 16
+  for a, b in zip(jax.tree.leaves(params_a), jax.tree.leaves(params_b)):
+    np.testing.assert_array_equal(a, b)
+
+
+def test_sigterm_saves_and_exits_cleanly(data_dir, tmp_path):
+  proc = _main(tmp_path, data_dir, "--config.train.steps=100000")
+  _wait_for_checkpoint(tmp_path, 4, proc)
+  proc.send_signal(signal.SIGTERM)
+  output = proc.communicate(timeout=300)[0]
+  assert proc.returncode == 0, output[-3000:]
+  assert "preempted at step" in output
+  step, params = _final_params(tmp_path)
+  assert step > 4
+  assert all(np.isfinite(x).all() for x in jax.tree.leaves(params))
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(data_dir, tmp_path):
+  config = _config(data_dir, learning_rate=1e30, end_learning_rate=0.0, grad_clip=0.0,
+                   checkpoint_every=1, steps=12)
+  with pytest.raises(train.NonFiniteLossError, match=r"non-finite loss .* at step (\d+)") as e:
+    train.train_and_evaluate(config, tmp_path, evaluate_during=False)
+  failed = int(str(e.value).split("at step ")[1].split(";")[0])
+  step, params = _final_params(tmp_path)
+  assert step < failed
+  assert all(np.isfinite(x).all() for x in jax.tree.leaves(params))
+
+
+def test_eval_writes_summary_csv_and_pictures(data_dir, tmp_path):
+  config = _config(data_dir, steps=4)
+  train.train_and_evaluate(config, tmp_path, evaluate_during=False)
+  summary = evaluate.run(config, tmp_path)
+  for key in ("psnr", "ssim", "psnr_gt_mean", "ssim_gt_mean", "input_psnr", "input_ssim",
+              "psnr_default_prompt", "num_images", "step", "psnr_gamma", "psnr_clahe",
+              "psnr_oracle_exposure"):
+    assert key in summary, key
+  assert summary["num_images"] == 3 and summary["step"] == 4
+  out = tmp_path / "eval" / "test"
+  assert json.loads((out / "summary.json").read_text())["psnr"] == summary["psnr"]
+  rows = (out / "per_image.csv").read_text().strip().splitlines()
+  assert rows[0].startswith("name,") and len(rows) == 4
+  pictures = sorted((out / "images").glob("*.png"))
+  assert len(pictures) == 3
+  import imageio.v3 as iio
+  assert iio.imread(pictures[0]).shape == (240, 3 * 320, 3)
+  # The oracle matches each target's mean: it must beat the raw input.
+  assert summary["psnr_oracle_exposure"] > summary["input_psnr"]
