@@ -20,7 +20,7 @@ def get_config() -> ml_collections.ConfigDict:
       data_dir=config_dict.placeholder(str),  # TFDS data_dir (None: TFDS's default)
       train_split="train",
       eval_split="test",
-      crop=128,                      # training crop side (pixels)
+      crop=96,                       # training crop side (pixels)
       batch_size=8,                  # global batch; each of N processes reads batch_size / N
       augment=True,                  # random flips and 90-degree rotations
       degrade_on_the_fly=False,      # regenerate `low` from `high` per element (section 7)
