@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import pathlib
 
 from absl import app, flags
 from ml_collections import config_flags
@@ -41,7 +40,7 @@ def _hide_gpus_from_tensorflow() -> None:
     pass
 
 
-def _write_config(config, workdir: pathlib.Path) -> None:
+def _write_config(config, workdir) -> None:
   import jax  # pylint: disable=import-outside-toplevel
   if jax.process_index() != 0:
     return
@@ -75,9 +74,10 @@ def main(argv) -> None:
     jax.distributed.initialize()
   logging.info("JAX %s: process %d/%d, %d devices (%s)", jax.__version__, jax.process_index(),
                jax.process_count(), jax.device_count(), jax.default_backend())
-  workdir = pathlib.Path(_WORKDIR.value).expanduser()
+  from nalsuper_jax import train  # pylint: disable=import-outside-toplevel
+  workdir = train.workdir_path(_WORKDIR.value)
   _write_config(config, workdir)
-  from nalsuper_jax import evaluate, train  # pylint: disable=import-outside-toplevel
+  from nalsuper_jax import evaluate  # pylint: disable=import-outside-toplevel
   if _MODE.value in ("train", "train_and_eval"):
     result = train.train_and_evaluate(config, workdir,
                                       evaluate_during=_MODE.value == "train_and_eval")

@@ -225,7 +225,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path,
   """`--mode=eval`: restores the latest (or best) checkpoint and evaluates."""
   from nalsuper_jax import sharding, train  # pylint: disable=import-outside-toplevel
   import orbax.checkpoint as ocp  # pylint: disable=import-outside-toplevel
-  workdir = pathlib.Path(workdir)
+  workdir = train.workdir_path(workdir)
   model = train.build_model(config)
   text = train.build_text(config, model)
   tx, _ = train.make_optimizer(config.train)

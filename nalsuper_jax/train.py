@@ -13,6 +13,7 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import pathlib
 import signal
 from typing import Any, Callable
@@ -162,6 +163,15 @@ def make_train_step(config: ml_collections.ConfigDict, model: NaLSuper,
                  out_shardings=(state_shardings, repl), donate_argnums=0)
 
 
+def workdir_path(workdir: str | pathlib.Path):
+  """Local workdirs become absolute (Orbax requires it); gs:// etc. stay as they are."""
+  from etils import epath  # pylint: disable=import-outside-toplevel
+  text = str(workdir)
+  if "://" in text:
+    return epath.Path(text)
+  return epath.Path(os.path.abspath(os.path.expanduser(text)))
+
+
 # ----------------------------------------------------------------------------
 # Checkpoints
 # ----------------------------------------------------------------------------
@@ -249,7 +259,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   from clu import metric_writers, periodic_actions  # pylint: disable=import-outside-toplevel
   from nalsuper_jax import evaluate  # pylint: disable=import-outside-toplevel
 
-  workdir = pathlib.Path(workdir)
+  workdir = workdir_path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
   mesh = sharding.make_mesh(config.mesh)
   shard = pipeline.Shard(jax.process_index(), jax.process_count())
