@@ -52,11 +52,12 @@ def make_forward(model: NaLSuper, text: LoadedTextEncoder | None) -> Callable:
   return forward
 
 
-def _write_png(path: pathlib.Path, image: np.ndarray) -> None:
+def _write_png(path, image: np.ndarray) -> None:
+  """Encodes in memory, writes a temporary name, renames (works on gs:// too)."""
   import imageio.v3 as iio  # pylint: disable=import-outside-toplevel
   path.parent.mkdir(parents=True, exist_ok=True)
-  tmp = path.with_name(path.name + ".tmp.png")
-  iio.imwrite(tmp, image)
+  tmp = path.with_name(path.name + ".tmp")
+  tmp.write_bytes(iio.imwrite("<bytes>", image, extension=".png"))
   tmp.replace(path)
 
 
