@@ -42,14 +42,24 @@ def host_params(tree: Any) -> Any:
   return jax.device_get(tree)
 
 
-def make_forward(model: NaLSuper, text: LoadedTextEncoder | None) -> Callable:
-  """(image params, text params, low [1,H,W,3] float, ids, mask) -> clipped output."""
+_FORWARDS: dict[tuple, tuple[Any, Callable]] = {}
 
-  @jax.jit
-  def forward(image_params, text_params, low, ids, mask):
-    feats = (text.module.apply({"params": text_params}, ids, mask) if text is not None else None)
-    return model.apply({"params": image_params}, low, feats, clip_output=True)
-  return forward
+
+def make_forward(model: NaLSuper, text: LoadedTextEncoder | None) -> Callable:
+  """(image params, text params, low [1,H,W,3] float, ids, mask) -> clipped output.
+
+  Cached per (model, text encoder), so repeated evaluations (each prompt,
+  every periodic eval) reuse compiled executables instead of re-tracing.
+  """
+  key = (model, id(text))
+  if key not in _FORWARDS:
+    @jax.jit
+    def forward(image_params, text_params, low, ids, mask):
+      feats = (text.module.apply({"params": text_params}, ids, mask) if text is not None
+               else None)
+      return model.apply({"params": image_params}, low, feats, clip_output=True)
+    _FORWARDS[key] = (text, forward)  # holding `text` keeps its id from being reused
+  return _FORWARDS[key][1]
 
 
 def _write_png(path, image: np.ndarray) -> None:
