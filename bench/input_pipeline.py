@@ -11,7 +11,6 @@ flips/rotations, tokenization, batching, prefetch) after a warm-up.
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
 import tempfile
 import time
@@ -30,7 +29,7 @@ def make_pairs(folder: pathlib.Path, n: int) -> None:
   """n 400x600 (HxW) pairs cut from the wheel photos, written as PNG."""
   import imageio.v3 as iio  # pylint: disable=import-outside-toplevel
   from PIL import Image  # pylint: disable=import-outside-toplevel
-  photos = [json.loads(l) for l in synthetic.PHOTOS.read_text().splitlines()]
+  photos = synthetic.photos()
   rng = np.random.default_rng(0)
   (folder / "low").mkdir(parents=True)
   (folder / "high").mkdir(parents=True)

@@ -10,7 +10,6 @@ evaluation, preemption handling and a stop on non-finite losses.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import os

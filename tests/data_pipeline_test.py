@@ -1,6 +1,5 @@
 """The grain pipelines: determinism, paired augmentation, exact resume, shards."""
 
-import grain
 import numpy as np
 import pytest
 

@@ -6,7 +6,6 @@ run on the same weights; tolerances are the issue's (1e-5 abs, cosine 0.9999).
 
 import json
 
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -35,10 +34,6 @@ def _load(folder, **overrides):
   cfg.checkpoint = str(folder)
   cfg.update(overrides)
   return text.load_text_encoder(cfg)
-
-
-def _write_tokenizer_files(folder, tokenizer):
-  tokenizer.save_pretrained(str(folder))
 
 
 @pytest.fixture(scope="module")

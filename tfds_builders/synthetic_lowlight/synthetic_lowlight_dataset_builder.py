@@ -18,13 +18,13 @@ matplotlib sample_data/README.txt).
 No manual_dir is needed:  tfds build tfds_builders/synthetic_lowlight --data_dir=<dir>
 """
 
+import functools
 import importlib
 import json
 import pathlib
 import zlib
 
 import numpy as np
-import tensorflow_datasets as tfds
 
 from nalsuper_jax.data import builder as paired
 from nalsuper_jax.data import degrade, images
@@ -42,6 +42,12 @@ def photo_path(package: str, relative: str) -> pathlib.Path:
   if not path.is_file():
     raise FileNotFoundError(f"{path}: photo missing from the installed {package} wheel")
   return path
+
+
+@functools.cache
+def photos() -> tuple[dict, ...]:
+  """The photo list of photos.jsonl, parsed once."""
+  return tuple(json.loads(line) for line in PHOTOS.read_text().splitlines() if line.strip())
 
 
 def _scaled(image: np.ndarray) -> np.ndarray:
@@ -67,8 +73,7 @@ class Builder(paired.PairedImageBuilder):
   def find_pairs(self, manual_dir):
     del manual_dir  # everything ships with the installed packages
     splits = {split: [] for split in CROPS}
-    for line in PHOTOS.read_text().splitlines():
-      photo = json.loads(line)
+    for photo in photos():
       path = photo_path(photo["package"], photo["path"])
       for crop in range(CROPS[photo["split"]][0]):
         splits[photo["split"]].append(
@@ -76,8 +81,7 @@ class Builder(paired.PairedImageBuilder):
     return splits
 
   def _load_content(self, manual_dir, splits):
-    return {json.loads(l)["name"]: json.loads(l)["caption"]
-            for l in PHOTOS.read_text().splitlines()}
+    return {photo["name"]: photo["caption"] for photo in photos()}
 
   def load_low_high(self, pair, index):
     split = "test" if any(pair.name.startswith(n + "_") for n in self._test_photos) else "train"
@@ -91,5 +95,4 @@ class Builder(paired.PairedImageBuilder):
 
   @property
   def _test_photos(self) -> set[str]:
-    return {json.loads(l)["name"] for l in PHOTOS.read_text().splitlines()
-            if json.loads(l)["split"] == "test"}
+    return {photo["name"] for photo in photos() if photo["split"] == "test"}
