@@ -5,11 +5,13 @@ tell users who lack the data. This base reads the images (any depth or
 channel count -> 8-bit RGB), checks sizes, writes the caption (content from
 `captions.jsonl` + appearance of the normal-light image), skips-and-counts bad
 pairs when `skip_bad=True`, and writes `array_record` by default so the data
-loads with `tfds.data_source` into grain.
+loads with `tfds.data_source` into grain. Records are serialised
+deterministically, so building the same inputs twice gives identical files.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import pathlib
@@ -124,6 +126,10 @@ class PairedImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
     super().__init__(file_format=file_format or tfds.core.FileFormat.ARRAY_RECORD, **kwargs)
     self.problems: list[str] = []  # what skip_bad left out, for the build log and tests
 
+  def download_and_prepare(self, *args, **kwargs):
+    with deterministic_serialization():
+      return super().download_and_prepare(*args, **kwargs)
+
   def _info(self) -> tfds.core.DatasetInfo:
     # Built directly (not dataset_info_from_configs): our builders live
     # outside TFDS's package tree, where that helper looks for metadata files.
@@ -221,12 +227,34 @@ class PairedImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
                   len(self.problems))
 
 
+@contextlib.contextmanager
+def deterministic_serialization() -> Iterator[None]:
+  """While active, TFDS writes each tf.train.Example with its map sorted.
+
+  TFDS serialises a record's feature map in hash order, which changes from
+  process to process (PYTHONHASHSEED), so identical builds gave different
+  files. TFDS has no hook for the serializer; this swaps its one method for
+  the deterministic form (same bytes for the same content) and restores it.
+  """
+  from tensorflow_datasets.core import example_serializer  # pylint: disable=import-outside-toplevel
+  cls = example_serializer.ExampleSerializer
+  original = cls.serialize_example
+
+  def serialize_example(self, example):
+    return self.get_tf_example(example).SerializeToString(deterministic=True)
+
+  cls.serialize_example = serialize_example
+  try:
+    yield
+  finally:
+    cls.serialize_example = original
+
+
 def split_digest(version_dir: str | pathlib.Path, split: str) -> list[str]:
   """SHA-256 of each record of a built split, in record order, canonicalised.
 
-  TFDS serialises each tf.train.Example's feature map in an order that varies
-  between processes, so two builds with identical content differ as files.
-  Re-serialising deterministically makes "same data" a checkable property.
+  Re-serialised deterministically, so datasets written by other tools (or by
+  TFDS without `deterministic_serialization`) compare by content.
   """
   import hashlib  # pylint: disable=import-outside-toplevel
   from array_record.python import array_record_module  # pylint: disable=import-outside-toplevel
