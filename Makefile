@@ -34,6 +34,8 @@ demo: setup
 	    --data_dir=$(DEMO_DIR)/tfds
 	$(PY) main.py --config=configs/default.py --workdir=$(DEMO_DIR)/default \
 	  --config.data.data_dir=$(DEMO_DIR)/tfds --mode=train_and_eval
+	$(PY) -m bench.text_control --workdir=$(DEMO_DIR)/default --check \
+	  --picture=$(DEMO_DIR)/text_control.png --out=$(DEMO_DIR)/bench
 
 # Re-pin after changing requirements.txt (run in a fresh venv, then `make test`).
 lock:

@@ -42,7 +42,7 @@ def make_pairs(folder: pathlib.Path, n: int) -> None:
     iio.imwrite(folder / "high" / f"{i:04d}.png", high)
 
 
-def main() -> None:
+def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--pairs", type=int, default=48)
   parser.add_argument("--crop", type=int, default=256)
@@ -52,7 +52,7 @@ def main() -> None:
   parser.add_argument("--prefetch", type=int, default=32)
   parser.add_argument("--workers", type=int, default=0)
   parser.add_argument("--out", default="bench/results")
-  args = parser.parse_args()
+  args = parser.parse_args(argv)
   with tempfile.TemporaryDirectory() as tmp:
     tmp = pathlib.Path(tmp)
     make_pairs(tmp / "manual", args.pairs)

@@ -14,12 +14,28 @@ from bench import common
 from nalsuper_jax import models
 
 
-def main() -> None:
+def text_encoder_cost() -> dict:
+  """Parameters and XLA FLOPs of the default text tower for one caption."""
+  import jax  # pylint: disable=import-outside-toplevel
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from nalsuper_jax import text  # pylint: disable=import-outside-toplevel
+  cfg = text.default_config()
+  encoder = text.load_text_encoder(cfg)
+  ids, mask = encoder.tokenizer(["a well-exposed photo"])
+  fn = jax.jit(lambda p, i, m: encoder.module.apply({"params": p}, i, m))
+  cost = fn.lower(encoder.params, ids, mask).compile().cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(encoder.params))
+  return {"checkpoint": cfg.checkpoint, "params": params, "tokens": cfg.max_len,
+          "gflops": float(cost.get("flops", 0.0)) / 1e9}
+
+
+def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--sizes", default="small,base")
   parser.add_argument("--resolutions", default="256x256,400x600")
   parser.add_argument("--out", default="bench/results")
-  args = parser.parse_args()
+  args = parser.parse_args(argv)
   rows = []
   for size in args.sizes.split(","):
     for res in args.resolutions.split(","):
@@ -31,8 +47,12 @@ def main() -> None:
   for r in rows:
     print(f"| {r['size']} | {r['height']}x{r['width']} | {r['params']:,} | "
           f"{r['gflops']:.2f} | {r['gmacs']:.2f} |")
-  path = common.record("model_cost", {"command": "python -m bench.model_cost", "rows": rows},
-                       args.out)
+  encoder = text_encoder_cost()
+  print(f"\ntext encoder ({encoder['checkpoint']}, frozen, once per caption): "
+        f"{encoder['params']:,} params, {encoder['gflops']:.3f} GFLOPs (XLA) per "
+        f"{encoder['tokens']}-token caption")
+  path = common.record("model_cost", {"command": "python -m bench.model_cost", "rows": rows,
+                                      "text_encoder": encoder}, args.out)
   print(f"wrote {path}")
 
 

@@ -23,7 +23,15 @@ def get_config() -> ml_collections.ConfigDict:
       crop=96,                       # training crop side (pixels)
       batch_size=8,                  # global batch; each of N processes reads batch_size / N
       augment=True,                  # random flips and 90-degree rotations
-      degrade_on_the_fly=False,      # regenerate `low` from `high` per element (section 7)
+      degrade_on_the_fly=True,       # regenerate `low` from `high` per element (section 7)
+      # On-the-fly degradation settings (data/degrade.py DegradeConfig).
+      degrade=dict(target_exposure=(0.7, 1.4), darken=(0.03, 0.25), gain_jitter=0.08,
+                   photons=(300.0, 3000.0), read_noise=(5e-4, 3e-3)),
+      caption_appearance=0.15,       # P(caption -> the crop's appearance words only)
+      caption_exposure=0.15,         # P(caption -> "a <exposure> photo")
+      caption_swap=0.35,             # P(caption -> another example's content + crop's appearance)
+      caption_relight=0.15,          # P(target re-exposed to a random exposure word, caption
+                                     #   "a <word> photo", same input)
       num_threads=2,                 # grain in-process reader threads
       prefetch=32,                   # grain prefetch buffer (elements)
       worker_count=0,                # >0: grain worker processes (mp_prefetch)

@@ -13,7 +13,12 @@ from nalsuper_jax import models
 def get_config() -> ml_collections.ConfigDict:
   config = default.get_config()
   config.model.update(models.model_config("base").to_dict())
-  config.data.update(dict(name="lol_v1", crop=256, batch_size=8, prefetch=64))
+  # The paper trains on its real pairs and captions as given: no caption
+  # augmentation, no synthetic re-degradation.
+  config.data.update(dict(name="lol_v1", crop=256, batch_size=8, prefetch=64,
+                          caption_appearance=0.0, caption_exposure=0.0,
+                          caption_swap=0.0, caption_relight=0.0,
+                          degrade_on_the_fly=False))
   config.train.update(dict(steps=150_000, warmup_steps=2_000, learning_rate=2e-4,
                            end_learning_rate=1e-6, weight_decay=1e-4, ema_decay=0.999,
                            log_every=100, checkpoint_every=2_000, keep_checkpoints=3,

@@ -36,6 +36,15 @@ def validate(config: ml_collections.ConfigDict) -> NaLSuperConfig:
   _require(d.batch_size > 0, f"config.data.batch_size={d.batch_size} must be positive")
   _require(d.num_threads >= 0 and d.prefetch >= 0 and d.worker_count >= 0,
            "config.data.num_threads/prefetch/worker_count must be >= 0")
+  from nalsuper_jax.data import degrade  # pylint: disable=import-outside-toplevel
+  try:
+    degrade.DegradeConfig.from_config(d.degrade)
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
+  probs = (d.caption_appearance, d.caption_exposure, d.caption_swap, d.caption_relight)
+  _require(min(probs) >= 0 and sum(probs) <= 1,
+           f"config.data.caption_appearance/exposure/swap/relight={probs} must be "
+           ">= 0 and sum to at most 1")
   _require(t.steps > 0, f"config.train.steps={t.steps} must be positive")
   _require(0 <= t.warmup_steps < t.steps,
            f"config.train.warmup_steps={t.warmup_steps} must be in [0, steps={t.steps})")

@@ -231,9 +231,14 @@ def evaluate_during_training(config, workdir, model, text, state, step, writer) 
   return result
 
 
-def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path,
-        *, checkpoint: str = "latest") -> dict[str, Any]:
-  """`--mode=eval`: restores the latest (or best) checkpoint and evaluates."""
+def restore_params(config: ml_collections.ConfigDict, workdir: str | pathlib.Path,
+                   checkpoint: str | int = "latest") -> tuple[NaLSuper, LoadedTextEncoder | None,
+                                                            Any, Any, int]:
+  """(model, text, image params, text params, step) from a workdir's checkpoint.
+
+  `checkpoint`: "latest", "best" (by eval PSNR) or a step number. The EMA
+  parameters are returned when training kept them (they are what evaluates).
+  """
   from nalsuper_jax import sharding, train  # pylint: disable=import-outside-toplevel
   import orbax.checkpoint as ocp  # pylint: disable=import-outside-toplevel
   workdir = train.workdir_path(workdir)
@@ -243,15 +248,34 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path,
   mesh = sharding.make_mesh(config.mesh)
   state, shardings = train.create_train_state(config, model, text, tx, mesh)
   manager = train.checkpoint_manager(workdir, config.train)
-  step = manager.best_step() if checkpoint == "best" else manager.latest_step()
-  if step is None:
-    raise FileNotFoundError(f"no checkpoint in {workdir / 'checkpoints'}: train first "
-                            f"(--mode=train) or check --workdir")
-  restored = manager.restore(step, args=ocp.args.Composite(
-      state=ocp.args.StandardRestore(train.abstract_state(shardings, state))))["state"]
-  manager.close()
+  try:
+    if checkpoint == "best":
+      step = manager.best_step()
+    elif checkpoint == "latest":
+      step = manager.latest_step()
+    else:
+      step = int(checkpoint)
+      if step not in manager.all_steps():
+        raise FileNotFoundError(f"no checkpoint at step {step} in {workdir / 'checkpoints'}; "
+                                f"have {sorted(manager.all_steps())}")
+    if step is None:
+      raise FileNotFoundError(f"no checkpoint in {workdir / 'checkpoints'}: train first "
+                              f"(--mode=train) or check --workdir")
+    restored = manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(train.abstract_state(shardings, state))))["state"]
+  finally:
+    manager.close()
   params = host_params(restored.ema if restored.ema is not None else restored.params)
   text_params = params.get("text", text.params) if text is not None else None
-  summary = evaluate_params(config, workdir, model, text, params["image"], text_params, step)
+  return model, text, params["image"], text_params, int(step)
+
+
+def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path,
+        *, checkpoint: str = "latest") -> dict[str, Any]:
+  """`--mode=eval`: restores the latest (or best) checkpoint and evaluates."""
+  from nalsuper_jax import train  # pylint: disable=import-outside-toplevel
+  workdir = train.workdir_path(workdir)
+  model, text, image_params, text_params, step = restore_params(config, workdir, checkpoint)
+  summary = evaluate_params(config, workdir, model, text, image_params, text_params, step)
   log.info("eval at step %d: %s", step, json.dumps(summary))
   return summary

@@ -270,7 +270,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
   dataset = pipeline.train_dataset(
       source, crop=config.data.crop, global_batch=config.data.batch_size, seed=config.seed,
       tokenizer=text.tokenizer if text else None, shard=shard, augment=config.data.augment,
-      degradation=degrade.DegradeConfig() if config.data.degrade_on_the_fly else None)
+      degradation=(degrade.DegradeConfig.from_config(config.data.degrade)
+                   if config.data.degrade_on_the_fly else None),
+      caption_augment=pipeline.CaptionAugment(config.data.caption_appearance,
+                                              config.data.caption_exposure,
+                                              config.data.caption_swap,
+                                              config.data.caption_relight))
   iterator = pipeline.train_iterator(dataset, num_threads=config.data.num_threads,
                                      prefetch=config.data.prefetch,
                                      worker_count=config.data.worker_count)

@@ -65,3 +65,18 @@ def test_captions_jsonl_errors_name_the_line(tmp_path):
   path.write_text('{"name": "a", "caption": "x"}\n{"name": "c", "caption": "y"}\n')
   content = captions.load_captions_jsonl(path)
   assert captions.match_report(content, ["a", "b"]) == (["b"], ["c"])
+
+
+def test_relight_lands_in_each_exposure_words_range():
+  from skimage import data as skdata  # pylint: disable=import-outside-toplevel
+  photo = skdata.coffee()[::4, ::4]
+  words = [captions.describe(captions.relight(photo, np.random.default_rng(i))).exposure
+           for i in range(40)]
+  assert set(words) == {w for _, w in captions.THRESHOLDS["exposure"]}
+  a = captions.relight(photo, np.random.default_rng(7))
+  np.testing.assert_array_equal(a, captions.relight(photo, np.random.default_rng(7)))
+  # Re-exposure is one monotone curve per channel: each channel's order is kept.
+  for c in range(3):
+    src, out = photo[..., c].ravel(), a[..., c].ravel().astype(int)
+    order = np.argsort(src, kind="stable")
+    assert np.all(np.diff(out[order]) >= 0)

@@ -121,3 +121,71 @@ def test_eval_pads_to_multiple_keeps_size_and_evens_out_shards(minilm):
 def test_missing_dataset_says_how_to_build_it(tmp_path):
   with pytest.raises(FileNotFoundError, match=r"tfds build tfds_builders/lol_v1 .*--manual_dir"):
     pipeline.load_source("lol_v1", "train", str(tmp_path))
+
+
+def test_caption_augmentation_replaces_captions_by_the_crops_appearance():
+  from nalsuper_jax.data import captions  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(0)
+  bright = {"high": np.full((8, 8, 3), 230, np.uint8), "caption": "a cat on a sofa"}
+  dark = {"high": np.full((8, 8, 3), 20, np.uint8), "caption": "a cat on a sofa"}
+  full = pipeline.AugmentCaption(pipeline.CaptionAugment(appearance=1.0))
+  assert full.random_map(bright, rng)["caption"] == captions.describe(bright["high"]).text()
+  short = pipeline.AugmentCaption(pipeline.CaptionAugment(exposure=1.0))
+  assert short.random_map(bright, rng)["caption"] == "a bright photo"
+  assert short.random_map(dark, rng)["caption"] == "a dark photo"
+  mixed = pipeline.AugmentCaption(pipeline.CaptionAugment(appearance=0.3, exposure=0.2))
+  seen = [mixed.random_map(bright, np.random.default_rng(i))["caption"] for i in range(2000)]
+  kept = seen.count("a cat on a sofa") / len(seen)
+  short_share = seen.count("a bright photo") / len(seen)
+  assert abs(kept - 0.5) < 0.04 and abs(short_share - 0.2) < 0.03
+  swap = pipeline.AugmentCaption(pipeline.CaptionAugment(swap=1.0), ("a dog", "a boat"))
+  swapped = {swap.random_map(dark, np.random.default_rng(i))["caption"] for i in range(50)}
+  assert swapped == {f"{c}, {captions.describe(dark['high']).text()}" for c in ("a dog", "a boat")}
+  relight = pipeline.AugmentCaption(pipeline.CaptionAugment(relight=1.0))
+  ramp = {"high": np.tile(np.linspace(20, 200, 16).astype(np.uint8)[None, :, None], (16, 1, 3)),
+          "low": np.full((16, 16, 3), 5, np.uint8), "caption": "a cat on a sofa"}
+  relit = [relight.random_map(ramp, np.random.default_rng(i)) for i in range(12)]
+  assert {e["caption"] for e in relit} == {f"a {w} photo" for _, w in
+                                           captions.THRESHOLDS["exposure"]}
+  for e in relit:
+    assert e["caption"] == f"a {captions.describe(e['high']).exposure} photo"
+    np.testing.assert_array_equal(e["low"], ramp["low"])  # same input, new target
+  with pytest.raises(ValueError, match="sum to at most 1"):
+    pipeline.CaptionAugment(appearance=0.7, exposure=0.4)
+  with pytest.raises(ValueError, match="contents"):
+    pipeline.AugmentCaption(pipeline.CaptionAugment(swap=0.5))
+
+
+def test_caption_contents_strip_the_describers_words():
+  from nalsuper_jax.data import captions  # pylint: disable=import-outside-toplevel
+  high = np.full((8, 8, 3), 120, np.uint8)
+  source = [{"caption": captions.caption("a red boat", high).encode(), "high": high},
+            {"caption": captions.caption("", high).encode(), "high": high},
+            {"caption": b"a caption written by hand", "high": high}]
+  assert pipeline.caption_contents(source) == ("", "a caption written by hand", "a red boat")
+
+
+def test_caption_augmentation_is_deterministic_in_the_training_dataset(minilm):
+  make = lambda p: pipeline.train_dataset(
+      _source(), crop=16, global_batch=4, seed=0, tokenizer=minilm.tokenizer,
+      caption_augment=pipeline.CaptionAugment(appearance=p))
+  a, b, plain = make(0.5), make(0.5), make(0.0)
+  changed = False
+  for i in range(6):
+    np.testing.assert_array_equal(a[i]["ids"], b[i]["ids"])
+    np.testing.assert_array_equal(a[i]["low"], plain[i]["low"])  # crops unaffected
+    changed |= not np.array_equal(a[i]["ids"], plain[i]["ids"])
+  assert changed
+
+
+def test_on_the_fly_degradation_re_describes_kept_captions():
+  from nalsuper_jax.data import captions  # pylint: disable=import-outside-toplevel
+  high = np.full((16, 16, 3), 128, np.uint8)
+  element = {"high": high, "caption": captions.caption("a red boat", high)}
+  split = pipeline.SplitContent().map(element)
+  assert split["content"] == "a red boat"
+  darker = {**split, "high": np.full((16, 16, 3), 30, np.uint8)}  # re-exposed target
+  kept = pipeline.AugmentCaption(pipeline.CaptionAugment()).random_map(
+      darker, np.random.default_rng(0))
+  assert kept["caption"] == "a red boat, " + captions.describe(darker["high"]).text()
+  assert "dark" in kept["caption"] and "well-exposed" in element["caption"]

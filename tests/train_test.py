@@ -58,6 +58,14 @@ def test_config_errors_name_the_field(tmp_path):
   config.data.crop = 30
   with pytest.raises(config_check.ConfigError, match=r"config\.data\.crop=30.*multiple of 4"):
     config_check.validate(config)
+  config = tiny.get_config()
+  config.data.degrade.darken = (0.5, 0.1)
+  with pytest.raises(config_check.ConfigError, match=r"config\.data\.degrade\.darken"):
+    config_check.validate(config)
+  config = tiny.get_config()
+  config.data.caption_swap = 0.9
+  with pytest.raises(config_check.ConfigError, match=r"relight.*sum to at most 1"):
+    config_check.validate(config)
   out = subprocess.run([sys.executable, "main.py", "--config=configs/tiny.py",
                         f"--workdir={tmp_path}", "--config.train.stepz=3"], cwd=ROOT,
                        capture_output=True, text=True, timeout=120)

@@ -104,6 +104,44 @@ def caption(content: str, high: np.ndarray) -> str:
   return f"{content}, {appearance}" if content else appearance
 
 
+def _mean_luma(rgb: np.ndarray) -> float:
+  return float((rgb @ np.array([0.2126, 0.7152, 0.0722], np.float32)).mean())
+
+
+def relight(high: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+  """Re-exposes a uint8 sRGB image so its mean luma falls in a random
+  exposure word's range (uniform over the words, then within the range).
+
+  Scales linear light (as a camera exposure change does) and finds the gain
+  by bisection on its logarithm, since clipping makes luma non-linear in it.
+  """
+  from nalsuper_jax.data import degrade  # pylint: disable=import-outside-toplevel
+  bounds = [0.0] + [b for b, _ in THRESHOLDS["exposure"][:-1]] + [0.85]
+  k = int(rng.integers(len(THRESHOLDS["exposure"])))
+  lo, hi = bounds[k], bounds[k + 1]
+  target = float(rng.uniform(lo + 0.15 * (hi - lo), hi - 0.15 * (hi - lo)))
+  lin = degrade.srgb_to_linear(high.astype(np.float32) / 255.0)
+  a, b = np.log(1 / 256), np.log(256.0)
+  for _ in range(20):
+    mid = 0.5 * (a + b)
+    if _mean_luma(degrade.linear_to_srgb(lin * np.exp(mid))) < target:
+      a = mid
+    else:
+      b = mid
+  out = degrade.linear_to_srgb(lin * np.exp(0.5 * (a + b)))
+  return np.round(np.clip(out, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def content_of(full_caption: str, high: np.ndarray) -> str:
+  """The content part of a caption made by `caption` (the whole text otherwise)."""
+  appearance = describe(high).text()
+  if full_caption == appearance:
+    return ""
+  if full_caption.endswith(", " + appearance):
+    return full_caption[:-len(appearance) - 2]
+  return full_caption
+
+
 def load_captions_jsonl(path: str | os.PathLike) -> dict[str, str]:
   """Reads `{"name": <file stem>, "caption": ...}` lines; errors name the line."""
   out: dict[str, str] = {}

@@ -24,6 +24,22 @@ class DegradeConfig:
   photons: tuple[float, float] = (300.0, 3000.0)     # shot noise: photons at linear 1.0 (log-uniform)
   read_noise: tuple[float, float] = (5e-4, 3e-3)     # Gaussian std in linear units
 
+  @classmethod
+  def from_config(cls, cfg) -> "DegradeConfig":
+    """From a mapping of the same fields (config.data.degrade); names bad ones."""
+    values = dict(cfg.to_dict() if hasattr(cfg, "to_dict") else cfg)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+      raise ValueError(f"config.data.degrade: unknown field(s) {unknown}; known: {sorted(known)}")
+    out = {k: (tuple(float(x) for x in v) if isinstance(v, (list, tuple)) else float(v))
+           for k, v in values.items()}
+    for name, value in out.items():
+      if isinstance(value, tuple) and (len(value) != 2 or not 0 < value[0] <= value[1]):
+        raise ValueError(f"config.data.degrade.{name}={value}: expected (low, high) "
+                         "with 0 < low <= high")
+    return cls(**out)
+
 
 def srgb_to_linear(x: np.ndarray) -> np.ndarray:
   return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)

@@ -22,6 +22,7 @@ from typing import Any, Mapping, Sequence
 import grain
 import numpy as np
 
+from nalsuper_jax.data import captions as captions_lib
 from nalsuper_jax.data import degrade as degrade_lib
 from nalsuper_jax.models.padding import pad_to_multiple
 from nalsuper_jax.text.tokenizer import Tokenizer
@@ -82,6 +83,95 @@ class PairedCropFlipRotate(grain.transforms.RandomMap):
     return {**element, "low": np.ascontiguousarray(low), "high": np.ascontiguousarray(high)}
 
 
+@dataclasses.dataclass(frozen=True)
+class CaptionAugment:
+  """Probabilities of replacing a training caption (the rest keep theirs).
+
+  `appearance`: the describer's words for the *crop's* target, no content;
+  `exposure`: just "a <exposure> photo"; `swap`: another training example's
+  content followed by the crop's appearance. With a few photos, content words
+  identify each photo and the network learns per-photo brightness from them
+  instead of obeying the appearance words; seeing every target under every
+  content teaches that content does not set the exposure. `relight`: the
+  target is re-exposed to a random exposure word's luminance range and the
+  caption becomes "a <that word> photo", `low` unchanged -- the same input
+  under different words, so the words (not only the input) set brightness.
+  """
+  appearance: float = 0.0
+  exposure: float = 0.0
+  swap: float = 0.0
+  relight: float = 0.0
+
+  def __post_init__(self):
+    p = (self.appearance, self.exposure, self.swap, self.relight)
+    if min(p) < 0 or sum(p) > 1:
+      raise ValueError(f"caption augmentation probabilities {self} must be >= 0 "
+                       "and sum to at most 1")
+
+  @property
+  def active(self) -> bool:
+    return self.appearance + self.exposure + self.swap + self.relight > 0
+
+
+def caption_contents(source: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+  """The distinct content parts of a source's captions (reads every example once)."""
+  contents = set()
+  for i in range(len(source)):
+    e = source[i]
+    contents.add(captions_lib.content_of(_text(e["caption"]), np.asarray(e["high"])))
+  return tuple(sorted(contents))
+
+
+class SplitContent(grain.transforms.Map):
+  """Adds `content` (the caption minus the describer's words for `high`).
+
+  Runs before cropping/degradation so that `AugmentCaption` can re-describe
+  the final `high` of a kept caption: on-the-fly degradation re-exposes the
+  target, and a crop's appearance differs from its whole image's.
+  """
+
+  def map(self, element):
+    return {**element, "content": captions_lib.content_of(element["caption"],
+                                                          np.asarray(element["high"]))}
+
+
+class AugmentCaption(grain.transforms.RandomMap):
+  """Applies `CaptionAugment` to a cropped element (seeded per element).
+
+  A kept caption is re-described from the element's (cropped, possibly
+  re-exposed) `high` when `SplitContent` ran first.
+  """
+
+  def __init__(self, augment: CaptionAugment, contents: Sequence[str] = ()):
+    if augment.swap and not contents:
+      raise ValueError("caption swapping needs the training captions' contents")
+    self.augment = augment
+    self.contents = tuple(contents)
+
+  def random_map(self, element, rng: np.random.Generator):
+    a = self.augment
+    u = float(rng.uniform())
+    edges = np.cumsum([a.appearance, a.exposure, a.swap, a.relight])
+    if u >= edges[3] and "content" not in element:
+      return element
+    if edges[2] <= u < edges[3]:
+      high = captions_lib.relight(np.asarray(element["high"]), rng)
+      word = captions_lib.describe(high).exposure
+      return {**element, "high": high, "caption": f"a {word} photo"}
+    looks = captions_lib.describe(np.asarray(element["high"]))
+    if u >= edges[3]:
+      content = element["content"]
+      return {**element, "caption": f"{content}, {looks.text()}" if content else looks.text()}
+    if u < a.appearance:
+      text = looks.text()
+    elif u < a.appearance + a.exposure:
+      text = f"a {looks.exposure} photo"
+    else:
+      content = self.contents[int(rng.integers(len(self.contents)))]
+      text = f"{content}, {looks.text()}" if content else looks.text()
+    return {**element, "caption": text}
+
+
 class Tokenize(grain.transforms.Map):
   """caption -> ids, mask (fixed length, so batches stack)."""
 
@@ -130,22 +220,30 @@ def per_process_batch(global_batch: int, shard: Shard) -> int:
 def train_dataset(source: Sequence[Mapping[str, Any]], *, crop: int, global_batch: int,
                   seed: int, tokenizer: Tokenizer | None, shard: Shard = Shard(),
                   augment: bool = True,
-                  degradation: degrade_lib.DegradeConfig | None = None) -> grain.MapDataset:
+                  degradation: degrade_lib.DegradeConfig | None = None,
+                  caption_augment: CaptionAugment = CaptionAugment()) -> grain.MapDataset:
   """The infinite, deterministic training dataset of this process's batches.
 
   With `degradation`, `low` is regenerated from `high` for every element
-  (on-the-fly pairs from clean images). Without a tokenizer, captions are
-  dropped (text-free ablations).
+  (on-the-fly pairs from clean images) and captions' appearance words are
+  re-computed from the new target. Without a tokenizer, captions are
+  dropped (text-free ablations); otherwise `caption_augment` may replace
+  them (see CaptionAugment; swapping reads every example's caption once here).
   """
   if len(source) < shard.count:
     raise ValueError(f"{len(source)} examples cannot be split over {shard.count} processes")
   ds = grain.MapDataset.source(source)[shard.index::shard.count]
   ds = ds.seed(seed).shuffle().repeat().map(DecodeText())
+  if tokenizer is not None and degradation is not None:
+    ds = ds.map(SplitContent())
   ds = ds.random_map(PairedCropFlipRotate(crop, augment))
   if degradation is not None:
     ds = ds.random_map(degrade_lib.SyntheticLowLight(degradation))
   keys = ("low", "high")
   if tokenizer is not None:
+    if caption_augment.active or degradation is not None:
+      contents = caption_contents(source) if caption_augment.swap else ()
+      ds = ds.random_map(AugmentCaption(caption_augment, contents))
     ds = ds.map(Tokenize(tokenizer))
     keys = TRAIN_KEYS
   return ds.map(KeepKeys(keys)).batch(per_process_batch(global_batch, shard), drop_remainder=True)

@@ -28,7 +28,7 @@ def default_config() -> ml_collections.ConfigDict:
       # Folder with config.json + model.safetensors, a hub id (online only,
       # e.g. 'openai/clip-vit-base-patch32'), or the offline builtin MiniLM.
       checkpoint=checkpoint.BUILTIN_MINILM,
-      max_len=32,               # tokens per caption (CLIP allows 77)
+      max_len=48,               # tokens per caption (CLIP allows 77); content + appearance fit
       normalize_sentence=True,  # L2-normalise the sentence vector
       trainable=False,          # False: frozen (stop_gradient, no optimizer state)
   ))

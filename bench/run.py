@@ -1,0 +1,188 @@
+"""Every benchmark, one table, one results file, BENCHMARKS.md regenerated.
+
+  python -m bench.run            # the full budget (quality: 3 trainings of 600 steps)
+  python -m bench.run --quick    # under 15 minutes on a 2-core CPU
+
+Each benchmark runs as its own process (peak memory and forced device counts
+are per process) and records its JSON; this script gathers them into
+bench/results/<machine>-<date>.json and rewrites the tables between the
+markers in BENCHMARKS.md. On a GPU the training table is measured in
+float32 and bfloat16.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import pathlib
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def plan(quick: bool, gpu: bool) -> dict[str, list[str]]:
+  """Benchmark name -> module arguments (all write to --out)."""
+  q = quick
+  return {
+      "model_cost": ["bench.model_cost"],
+      "train_step": ["bench.train_step", f"--steps={3 if q else 8}",
+                     f"--dtypes={'float32,bfloat16' if gpu else 'float32'}"],
+      "inference": ["bench.inference", f"--repeats={1 if q else 3}"],
+      "input_pipeline": ["bench.input_pipeline", f"--batches={30 if q else 60}"],
+      "scaling": ["bench.scaling", "--steps=2" if q else "--steps=4",
+                  f"--crop={32 if q else 64}"],
+      "quality": ["bench.quality", f"--steps={100 if q else 600}", f"--crop={64 if q else 96}"],
+  }
+
+
+def _run(name: str, args: list[str], out: str) -> dict:
+  start = time.perf_counter()
+  print(f"== {name}: python -m {' '.join(args)}", flush=True)
+  run = subprocess.run([sys.executable, "-m", *args, f"--out={out}"], cwd=ROOT, text=True,
+                       capture_output=True, check=False)
+  print("\n".join(l for l in run.stdout.splitlines() if not l.startswith("RESULT ")), flush=True)
+  if run.returncode:
+    raise SystemExit(f"{name} failed:\n{run.stderr[-4000:]}")
+  files = sorted(pathlib.Path(out).glob(f"{name}-*.json"))
+  result = json.loads(files[-1].read_text())
+  result["wall_s"] = time.perf_counter() - start
+  return result
+
+
+def _text_control(quality: dict, out: str) -> dict:
+  step_dir = f"workdirs/bench_quality/steps{quality['steps']}_crop{quality['crop']}/nalsuper"
+  return _run("text_control", ["bench.text_control", f"--workdir={step_dir}"], out)
+
+
+# ----------------------------------------------------------------------------
+# Tables
+# ----------------------------------------------------------------------------
+def tables(r: dict) -> dict[str, str]:
+  t = {}
+  rows = ["| size | HxW | params (image net) | GFLOPs (XLA) | GMACs |", "|---|---|---|---|---|"]
+  for x in r["model_cost"]["rows"]:
+    rows.append(f"| {x['size']} | {x['height']}x{x['width']} | {x['params']:,} | "
+                f"{x['gflops']:.2f} | {x['gmacs']:.2f} |")
+  e = r["model_cost"]["text_encoder"]
+  rows.append(f"\nText encoder (`{e['checkpoint']}`, frozen, run once per caption): "
+              f"{e['params']:,} params, {e['gflops']:.3f} GFLOPs per {e['tokens']}-token caption.")
+  t["cost"] = "\n".join(rows)
+
+  ts = r["train_step"]
+  rows = [f"float32 matmul peak measured in the same run: {ts['matmul_peak_gflops']:.1f} GFLOP/s.",
+          "", "| model | dtype | crop | batch | step (median) s | images/s | compile s | "
+          "GFLOP/step | GFLOP/s | of matmul peak |", "|---|---|---|---|---|---|---|---|---|---|"]
+  for x in ts["rows"]:
+    rows.append(f"| {x['model']} | {x['dtype']} | {x['crop']}x{x['crop']} | {x['batch']} | "
+                f"{x['step_s']:.3f} | {x['images_per_s']:.2f} | {x['compile_s']:.1f} | "
+                f"{x['gflop_per_step']:.1f} | {x['gflops_achieved']:.1f} | "
+                f"{100 * x['fraction_of_matmul_peak']:.0f}% |")
+  t["train"] = "\n".join(rows)
+
+  inf = r["inference"]
+  rows = [f"`{inf['model']}` network, tile {inf['tile']} (overlap {inf['overlap']}) as in "
+          "`nalsuper-enhance`.", "", "| HxW | megapixels | tiled | ms per MP | s per image | "
+          "first call s (compile) | peak RSS MiB |", "|---|---|---|---|---|---|---|"]
+  for x in inf["rows"]:
+    rows.append(f"| {x['height']}x{x['width']} | {x['megapixels']:.2f} | "
+                f"{'yes' if x['tiled'] else 'no'} | {x['ms_per_megapixel']:.0f} | "
+                f"{x['median_s']:.2f} | {x['first_call_s']:.1f} | {x['peak_rss_mib']:.0f} |")
+  t["inference"] = "\n".join(rows)
+
+  feed = r["input_pipeline"]["examples_per_second"]
+  need = max(x["images_per_s"] for x in ts["rows"] if x["crop"] == 256)
+  t["input"] = ("| grain loader, 256x256 crops from 600x400 pairs | train step consumes (256x256, "
+                "batch 8) | headroom |\n|---|---|---|\n"
+                f"| {feed:.1f} examples/s | {need:.2f} examples/s | {feed / need:.1f}x |")
+
+  rows = ["| devices | step s | losses | max abs loss diff vs 1 device |", "|---|---|---|---|"]
+  for x in r["scaling"]["rows"]:
+    rows.append(f"| {x['devices']} | {x['step_s']:.3f} | "
+                f"{', '.join(f'{v:.6f}' for v in x['losses'])} | "
+                f"{x['max_loss_diff_vs_first']:.1e} |")
+  t["scaling"] = "\n".join(rows)
+
+  from bench import quality  # pylint: disable=import-outside-toplevel
+  q = r["quality"]
+  t["quality"] = (f"{q['table']['_meta']['num_images']} test images; every learned row trained "
+                  f"{q['steps']} steps at {q['crop']}x{q['crop']} crops, batch 8, seed 0.\n\n"
+                  + quality.markdown(q["table"]))
+
+  c = r["text_control"]
+  rows = ["| prompt | mean output luminance |", "|---|---|"]
+  rows += [f"| {p} | {v:.3f} |" for p, v in c["mean_luma"].items()]
+  rows.append(f"\nMonotonic (dark < dim < well-exposed < bright) on "
+              f"{c['monotonic_images']}/{c['num_images']} test images.")
+  t["control"] = "\n".join(rows)
+  return t
+
+
+def write_benchmarks(path: pathlib.Path, t: dict[str, str], header: str) -> None:
+  """Replaces each `<!-- bench:NAME -->...<!-- /bench:NAME -->` block (atomically)."""
+  text = path.read_text()
+  text = re.sub(r"<!-- bench:header -->.*?<!-- /bench:header -->",
+                lambda _: f"<!-- bench:header -->\n{header}\n<!-- /bench:header -->", text,
+                flags=re.S)
+  for name, body in t.items():
+    pattern = rf"<!-- bench:{name} -->.*?<!-- /bench:{name} -->"
+    if not re.search(pattern, text, flags=re.S):
+      raise SystemExit(f"{path}: no <!-- bench:{name} --> block to fill")
+    text = re.sub(pattern, lambda _: f"<!-- bench:{name} -->\n{body}\n<!-- /bench:{name} -->",
+                  text, flags=re.S)
+  tmp = path.with_suffix(".md.tmp")
+  tmp.write_text(text)
+  tmp.replace(path)
+
+
+def main(argv=None) -> None:
+  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  p.add_argument("--quick", action="store_true", help="small budgets: under 15 min on 2 CPU cores")
+  p.add_argument("--only", default=None, help="comma list of benchmarks (no BENCHMARKS.md)")
+  p.add_argument("--results", default="bench/results")
+  args = p.parse_args(argv)
+  import jax  # pylint: disable=import-outside-toplevel
+  from bench import common  # pylint: disable=import-outside-toplevel
+  gpu = jax.default_backend() == "gpu"
+  start = time.perf_counter()
+  results = {}
+  with tempfile.TemporaryDirectory() as out:
+    for name, module_args in plan(args.quick, gpu).items():
+      if args.only and name not in args.only.split(","):
+        continue
+      results[name] = _run(name, module_args, out)
+    if "quality" in results:
+      results["text_control"] = _text_control(results["quality"], out)
+  info = common.machine()
+  command = "python -m bench.run" + (" --quick" if args.quick else "")
+  total = time.perf_counter() - start
+  summary = info | {"command": command, "quick": args.quick, "total_s": total,
+                    "results": results}
+  machine = f"{info['backend']}-{platform.machine()}-{len(info['devices'])}dev"
+  folder = ROOT / args.results
+  folder.mkdir(parents=True, exist_ok=True)
+  path = folder / f"{machine}-{datetime.date.today().isoformat()}{'-quick' if args.quick else ''}.json"
+  tmp = path.with_suffix(".json.tmp")
+  tmp.write_text(json.dumps(summary, indent=2))
+  tmp.replace(path)
+  print(f"wrote {path} ({total / 60:.1f} min)")
+  if args.only:
+    return
+  import importlib.metadata as md  # pylint: disable=import-outside-toplevel
+  versions = ", ".join(f"{pkg} {md.version(pkg)}" for pkg in
+                       ("jax", "flax", "optax", "grain", "orbax-checkpoint"))
+  header = (f"Generated by `{command}` on {info['date']}: {info['machine']}, backend "
+            f"{info['backend']} ({', '.join(sorted(set(info['devices'])))}), Python "
+            f"{info['python']}, {versions}. Total {total / 60:.1f} min. Raw numbers: "
+            f"`{path.relative_to(ROOT)}`.")
+  write_benchmarks(ROOT / "BENCHMARKS.md", tables(results), header)
+  print("rewrote BENCHMARKS.md")
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,150 @@
+"""`Enhancer`: a trained NaLSuper as a function on NumPy images, with prompts.
+
+    enhancer = Enhancer.from_workdir("workdirs/demo/default")
+    bright = enhancer(photo_uint16, prompt="a bright photo, neutral white balance")
+
+Any size in, same size out: inputs are reflect-padded to the network's
+multiple and cropped back; images with more than `tile` pixels on a side are
+cut into overlapping `tile` x `tile` tiles blended without seams (see
+tiling.py), so peak memory is set by the tile, not the photo. One jitted
+function serves every call; JAX compiles it once per (batch, padded shape)
+and reuses it, and each prompt is encoded once and cached.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from nalsuper_jax.enhance import photo_io, tiling
+from nalsuper_jax.models import NaLSuper, pad_to_multiple
+from nalsuper_jax.text import LoadedTextEncoder, TextFeatures
+
+DEFAULT_TILE = 1024
+DEFAULT_OVERLAP = 64
+
+
+def workdir_config(workdir: str | pathlib.Path) -> ml_collections.ConfigDict:
+  """The resolved config that training wrote into the workdir (config.json)."""
+  from nalsuper_jax import train  # pylint: disable=import-outside-toplevel
+  path = train.workdir_path(workdir) / "config.json"
+  try:
+    values = json.loads(path.read_text())
+  except FileNotFoundError:
+    raise FileNotFoundError(f"{path}: no config.json; is {workdir} a training workdir "
+                            "(python main.py ... --workdir=...)?") from None
+  except json.JSONDecodeError as e:
+    raise ValueError(f"{path}: not valid JSON ({e})") from e
+  return ml_collections.ConfigDict(values)
+
+
+class Enhancer:
+  """Enhances NumPy images (uint8/uint16/float in [0, 1]; gray, RGB or RGBA)."""
+
+  def __init__(self, model: NaLSuper, text: LoadedTextEncoder | None, image_params: Any,
+               text_params: Any, *, default_prompt: str = "", tile: int = DEFAULT_TILE,
+               overlap: int = DEFAULT_OVERLAP, tile_batch: int = 1, step: int | None = None):
+    m = model.config.multiple
+    if tile % m or tile <= 0:
+      raise ValueError(f"tile={tile} must be a positive multiple of the network's multiple {m}")
+    if not 0 <= overlap < tile:
+      raise ValueError(f"overlap={overlap} must be in [0, tile={tile})")
+    self.model, self.text = model, text
+    self.image_params, self.text_params = image_params, text_params
+    self.default_prompt = default_prompt
+    self.tile, self.overlap, self.tile_batch = tile, overlap, max(1, tile_batch)
+    self.step = step
+    self._prompts: dict[str, TextFeatures | None] = {}
+    self._forward = jax.jit(self._apply)
+    self._encode = jax.jit(lambda p, ids, mask: text.module.apply({"params": p}, ids, mask))
+
+  @classmethod
+  def from_workdir(cls, workdir: str | pathlib.Path, checkpoint: str | int = "latest",
+                   **options) -> "Enhancer":
+    """Loads `config.json` and the latest/best/step-N checkpoint of a training run."""
+    from nalsuper_jax import evaluate  # pylint: disable=import-outside-toplevel
+    config = workdir_config(workdir)
+    model, text, image_params, text_params, step = evaluate.restore_params(
+        config, workdir, checkpoint)
+    options.setdefault("default_prompt", config.eval.default_prompt or "")
+    return cls(model, text, image_params, text_params, step=step, **options)
+
+  @property
+  def multiple(self) -> int:
+    return self.model.config.multiple
+
+  # -- the jitted network ------------------------------------------------------
+  def _apply(self, image_params, feats: TextFeatures | None, low: jax.Array) -> jax.Array:
+    if feats is not None:
+      feats = jax.tree.map(lambda a: jnp.broadcast_to(a, (low.shape[0],) + a.shape[1:]), feats)
+    return self.model.apply({"params": image_params}, low, feats, clip_output=True)
+
+  def features(self, prompt: str | None) -> TextFeatures | None:
+    """The prompt's text features (cached); None for text-free networks."""
+    if self.text is None:
+      return None
+    prompt = self.default_prompt if prompt is None else prompt
+    if prompt not in self._prompts:
+      ids, mask = self.text.tokenizer([prompt])
+      self._prompts[prompt] = self._encode(self.text_params, ids, mask)
+    return self._prompts[prompt]
+
+  def compiled_shapes(self) -> int:
+    """How many input shapes the network has been compiled for (reuse check)."""
+    return self._forward._cache_size()  # pylint: disable=protected-access
+
+  def enhance_rgb(self, rgb: np.ndarray, prompt: str | None = None) -> np.ndarray:
+    """float32 [N, H, W, 3] in [0, 1] -> enhanced, same shape."""
+    rgb = np.asarray(rgb, np.float32)
+    if rgb.ndim != 4 or rgb.shape[-1] != 3:
+      raise ValueError(f"expected float RGB [N, H, W, 3], got {rgb.shape}")
+    feats = self.features(prompt)
+    n, h, w, _ = rgb.shape
+    if h <= self.tile and w <= self.tile:
+      padded, size = pad_to_multiple(rgb, self.multiple)
+      out = self._forward(self.image_params, feats, padded)
+      return np.asarray(out)[:, :size[0], :size[1]]
+    return np.stack([self._tiled(image, feats) for image in rgb])
+
+  def _tiled(self, rgb: np.ndarray, feats: TextFeatures | None) -> np.ndarray:
+    padded, (h, w) = pad_to_multiple(rgb[None], self.multiple)
+    ph, pw = padded.shape[1:3]
+    blender = tiling.Blender(ph, pw, 3)
+    plan = list(tiling.tiles(ph, pw, (self.tile, self.tile), self.overlap))
+    for first in range(0, len(plan), self.tile_batch):
+      chunk = plan[first:first + self.tile_batch]
+      th, tw = chunk[0][2].shape
+      batch = np.stack([padded[0, t:t + th, l:l + tw] for t, l, _ in chunk])
+      if len(chunk) < self.tile_batch:  # keep one compiled batch shape
+        batch = np.concatenate([batch, np.repeat(batch[-1:], self.tile_batch - len(chunk), 0)])
+      out = np.asarray(self._forward(self.image_params, feats, batch))
+      for (top, left, weight), tile_out in zip(chunk, out):
+        blender.add(top, left, weight, tile_out)
+    return blender.result()[:h, :w]
+
+  def __call__(self, image: np.ndarray, prompt: str | None = None) -> np.ndarray:
+    """Enhances one image [H, W(, C)] or a batch [N, H, W, C] of one size.
+
+    Returns the same shape and dtype: 8/16-bit stay 8/16-bit, float stays
+    float, grayscale stays grayscale, an alpha channel is copied unchanged.
+    """
+    image = np.asarray(image)
+    batched = image.ndim == 4
+    if image.ndim == 3 and image.shape[-1] not in (1, 2, 3, 4):
+      raise ValueError(f"image of shape {image.shape}: expected [H, W], [H, W, C] with C in "
+                       "1..4, or a batch [N, H, W, C]")
+    if image.ndim == 2:
+      channels_last = image[None, ..., None]
+    else:
+      channels_last = image if batched else image[None]
+    rgb = photo_io.to_float_rgb(channels_last)
+    out = self.enhance_rgb(rgb, prompt)
+    like = image if batched else image[None]
+    result = photo_io.from_float_rgb(out, like)
+    return result if batched else result[0]

@@ -1,0 +1,129 @@
+"""`nalsuper-export`: the enhancement function as a portable `jax.export` bundle.
+
+  nalsuper-export --workdir=workdirs/demo/default --output=demo.nalsuper            # any size
+  nalsuper-export --workdir=workdirs/demo/default --output=demo.nalsuper --size=400x600
+
+The bundle is one zip file: `function.jaxexport` (serialised StableHLO of
+text encoder + network, taking the parameters as its first argument so the
+program stays small), `params.npz` (those parameters, in argument order),
+`tokenizer/` (the Hugging Face tokenizer files) and `meta.json`.
+`nalsuper_jax/exported.py` runs it with only jax, numpy and transformers'
+tokenizer: it imports nothing else of ours, so it can be copied next to a
+service on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import pathlib
+import sys
+import tempfile
+import zipfile
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from nalsuper_jax.enhance import photo_io
+from nalsuper_jax.enhance.enhancer import Enhancer
+
+FORMAT_VERSION = 1
+
+
+def _function(enhancer: Enhancer):
+  """(params, low [B, H, W, 3] in [0, 1], ids [1, L], mask [1, L]) -> output."""
+  model, text = enhancer.model, enhancer.text
+
+  def enhance(params, low, ids, mask):
+    feats = None
+    if text is not None:
+      feats = text.module.apply({"params": params["text"]}, ids, mask)
+    return enhancer._apply(params["image"], feats, low)  # pylint: disable=protected-access
+  del model
+  return enhance
+
+
+def export_bundle(enhancer: Enhancer, path: str | pathlib.Path, *,
+                  size: tuple[int, int] | None = None, batch: int | None = 1) -> dict:
+  """Writes the bundle (atomically); `size=None` exports symbolic H and W.
+
+  Symbolic sizes are multiples of the network's multiple; the loader pads
+  to them. `batch=None` makes the batch size symbolic too.
+  """
+  m = enhancer.multiple
+  if size is not None and (size[0] % m or size[1] % m):
+    raise ValueError(f"size {size[0]}x{size[1]} must be multiples of {m} "
+                     "(the loader pads images up to it)")
+  params = {"image": enhancer.image_params,
+            "text": enhancer.text_params if enhancer.text is not None else {}}
+  leaves, treedef = jax.tree.flatten(params)
+  max_len = enhancer.text.tokenizer.max_len if enhancer.text is not None else 1
+  b = "b" if batch is None else str(batch)
+  h, w = ("h", "w") if size is None else (str(size[0]), str(size[1]))
+  dims = jax.export.symbolic_shape(f"{b}, {m}*{h}, {m}*{w}" if size is None
+                                   else f"{b}, {h}, {w}")
+  low = jax.ShapeDtypeStruct((*dims, 3), jnp.float32)
+  ids = jax.ShapeDtypeStruct((1, max_len), jnp.int32)
+  mask = jax.ShapeDtypeStruct((1, max_len), jnp.bool_)
+  shapes = [jax.ShapeDtypeStruct(x.shape, x.dtype) for x in leaves]
+  enhance = _function(enhancer)
+
+  def flat(leaf_list, low, ids, mask):
+    return enhance(jax.tree.unflatten(treedef, leaf_list), low, ids, mask)
+
+  exported = jax.export.export(jax.jit(flat), platforms=("cpu", "cuda", "tpu"))(
+      shapes, low, ids, mask)
+  meta = {"format_version": FORMAT_VERSION, "multiple": m, "max_len": max_len,
+          "size": list(size) if size else None, "batch": batch,
+          "default_prompt": enhancer.default_prompt, "step": enhancer.step,
+          "uses_text": enhancer.text is not None, "num_params": len(leaves),
+          "input": "float32 [B, H, W, 3] sRGB in [0, 1]; ids int32 [1, L]; mask bool [1, L]"}
+  arrays = io.BytesIO()
+  np.savez(arrays, **{f"p{i:05d}": np.asarray(x) for i, x in enumerate(leaves)})
+  path = pathlib.Path(path)
+  buffer = io.BytesIO()
+  with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as z:
+    z.writestr("function.jaxexport", bytes(exported.serialize()))
+    z.writestr("params.npz", arrays.getvalue())
+    z.writestr("meta.json", json.dumps(meta, indent=2))
+    if enhancer.text is not None:
+      with tempfile.TemporaryDirectory() as folder:
+        enhancer.text.tokenizer.hf.save_pretrained(folder)
+        for f in sorted(pathlib.Path(folder).iterdir()):
+          z.write(f, f"tokenizer/{f.name}")
+  photo_io.write_atomic(path, buffer.getvalue())
+  return meta
+
+
+def _size(text: str) -> tuple[int, int]:
+  try:
+    h, w = (int(v) for v in text.lower().split("x"))
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"--size={text!r}: expected HEIGHTxWIDTH, e.g. 400x608")
+  return h, w
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  p = argparse.ArgumentParser(prog="nalsuper-export", description=__doc__.split("\n\n")[0])
+  p.add_argument("--workdir", required=True, help="training workdir")
+  p.add_argument("--which", default="latest", help="latest, best or a step number")
+  p.add_argument("--output", required=True, help="bundle file to write (e.g. model.nalsuper)")
+  p.add_argument("--size", type=_size, default=None,
+                 help="fixed HEIGHTxWIDTH (multiples of the network's multiple); "
+                      "default: symbolic")
+  p.add_argument("--batch", type=int, default=1, help="batch size (0: symbolic)")
+  args = p.parse_args(argv)
+  which = int(args.which) if args.which.isdigit() else args.which
+  enhancer = Enhancer.from_workdir(args.workdir, which)
+  meta = export_bundle(enhancer, args.output, size=args.size, batch=args.batch or None)
+  print(f"nalsuper-export: wrote {args.output} (step {meta['step']}, size "
+        f"{'symbolic' if meta['size'] is None else 'x'.join(map(str, meta['size']))}, "
+        f"multiple {meta['multiple']}, {meta['max_len']} tokens)")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

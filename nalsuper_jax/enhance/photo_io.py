@@ -1,0 +1,200 @@
+"""Reading and writing users' photos without losing what the network ignores.
+
+The network sees float RGB; a photo can be 8- or 16-bit, grayscale, RGBA and
+rotated by an EXIF tag. `read_photo` keeps those facts in a `Photo` so
+`write_photo` can give back the same kind of file: same bit depth where the
+format has it, alpha untouched, grayscale in -> grayscale out, pixels upright.
+Writes go to a hidden temporary name and are renamed into place, so an
+interrupted run never leaves a half-written output.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import pathlib
+
+import numpy as np
+
+from nalsuper_jax.data.images import ImageError
+
+READ_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
+SIXTEEN_BIT_SUFFIXES = (".png", ".tif", ".tiff")
+_EXIF_ORIENTATION = 0x0112
+
+
+@dataclasses.dataclass
+class Photo:
+  """A decoded photo: `pixels` as stored (upright), plus how to rebuild it."""
+  pixels: np.ndarray            # [H, W] or [H, W, C], uint8 or uint16, EXIF-rotated
+  path: str = "<array>"
+
+  @property
+  def bits(self) -> int:
+    return 16 if self.pixels.dtype == np.uint16 else 8
+
+  @property
+  def gray(self) -> bool:
+    return self.pixels.ndim == 2 or self.pixels.shape[-1] in (1, 2)
+
+  @property
+  def alpha(self) -> np.ndarray | None:
+    if self.pixels.ndim == 3 and self.pixels.shape[-1] in (2, 4):
+      return self.pixels[..., -1]
+    return None
+
+  def rgb(self) -> np.ndarray:
+    """float32 [H, W, 3] in [0, 1] (gray repeated, alpha dropped)."""
+    return to_float_rgb(self.pixels)
+
+
+def to_float_rgb(pixels: np.ndarray, where: str = "image") -> np.ndarray:
+  """[..., H, W] / [..., H, W, 1|2|3|4] uint8/uint16/float -> float32 [..., H, W, 3]."""
+  a = np.asarray(pixels)
+  if a.dtype == np.uint8:
+    x = a.astype(np.float32) / 255.0
+  elif a.dtype == np.uint16:
+    x = a.astype(np.float32) / 65535.0
+  elif np.issubdtype(a.dtype, np.floating):
+    x = np.clip(a.astype(np.float32), 0.0, 1.0)
+  else:
+    raise ImageError(f"{where}: expected uint8, uint16 or float pixels in [0, 1], got {a.dtype}")
+  if x.ndim >= 3 and x.shape[-1] in (1, 2, 3, 4):
+    x = x[..., :3] if x.shape[-1] >= 3 else np.repeat(x[..., :1], 3, axis=-1)
+  elif x.ndim == 2:
+    x = np.repeat(x[..., None], 3, axis=-1)
+  else:
+    raise ImageError(f"{where}: expected H x W (gray) or H x W x 1/2/3/4 pixels, "
+                     f"got shape {a.shape}")
+  return x
+
+
+def from_float_rgb(rgb: np.ndarray, like: np.ndarray) -> np.ndarray:
+  """Enhanced float RGB -> the layout and dtype of `like` (alpha copied from it)."""
+  like = np.asarray(like)
+  out = np.clip(rgb, 0.0, 1.0)
+  gray = like.ndim == rgb.ndim - 1 or (like.shape[-1] in (1, 2) and like.ndim == rgb.ndim)
+  if gray:
+    out = out.mean(-1, keepdims=True)
+  if like.dtype == np.uint8:
+    out = np.round(out * 255.0).astype(np.uint8)
+  elif like.dtype == np.uint16:
+    out = np.round(out * 65535.0).astype(np.uint16)
+  else:
+    out = out.astype(like.dtype)
+  if like.ndim == rgb.ndim - 1:           # [H, W] gray
+    return out[..., 0]
+  if like.shape[-1] in (2, 4):            # alpha passes through untouched
+    out = np.concatenate([out, like[..., -1:]], axis=-1)
+  return out
+
+
+def _orient(array: np.ndarray, orientation: int) -> np.ndarray:
+  """Applies an EXIF orientation (1-8) so the pixels are upright."""
+  ops = {
+      2: lambda a: a[:, ::-1],
+      3: lambda a: a[::-1, ::-1],
+      4: lambda a: a[::-1],
+      5: lambda a: np.swapaxes(a, 0, 1),
+      6: lambda a: np.rot90(a, -1),
+      7: lambda a: np.swapaxes(a[::-1, ::-1], 0, 1),
+      8: lambda a: np.rot90(a, 1),
+  }
+  return np.ascontiguousarray(ops[orientation](array)) if orientation in ops else array
+
+
+def _exif_orientation(path: str) -> int:
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  try:
+    with Image.open(path) as im:
+      return int(im.getexif().get(_EXIF_ORIENTATION, 1))
+  except Exception:  # no EXIF block, or an exotic container: upright
+    return 1
+
+
+def _png_bit_depth(path: str) -> int:
+  with open(path, "rb") as f:
+    head = f.read(26)
+  if len(head) < 26 or head[:8] != b"\x89PNG\r\n\x1a\n":
+    raise ImageError(f"{path}: not a PNG file (bad signature)")
+  return head[24]
+
+
+def _read_png16(path: str) -> np.ndarray:
+  """16-bit PNG with exact values (Pillow reduces 48/64-bit PNG to 8 bits)."""
+  import png  # pylint: disable=import-outside-toplevel
+  width, height, rows, info = png.Reader(filename=path).asDirect()
+  data = np.vstack([np.asarray(row, np.uint16) for row in rows])
+  return data.reshape(height, width, info["planes"])
+
+
+def read_photo(path: str | os.PathLike) -> Photo:
+  """Decodes a PNG/JPEG/TIFF/WebP/BMP file; errors say which file and why."""
+  path = os.fspath(path)
+  if not path.lower().endswith(READ_SUFFIXES):
+    raise ImageError(f"{path}: not a supported image type (expected one of "
+                     f"{', '.join(READ_SUFFIXES)})")
+  import imageio.v3 as iio  # pylint: disable=import-outside-toplevel
+  try:
+    if path.lower().endswith(".png") and _png_bit_depth(path) == 16:
+      array = _read_png16(path)
+    else:
+      array = np.asarray(iio.imread(path))
+  except ImageError:
+    raise
+  except Exception as e:  # decoders raise many types for truncated/corrupt data
+    raise ImageError(f"{path}: not a readable image ({type(e).__name__}: {e})") from e
+  if array.ndim == 4 or (array.ndim == 3 and array.shape[-1] not in (1, 2, 3, 4)):
+    array = array[0]  # animated / multi-page: the first frame
+  if array.ndim == 3 and array.shape[-1] == 1:
+    array = array[..., 0]
+  if array.dtype == bool:
+    array = array.astype(np.uint8) * 255
+  elif array.dtype not in (np.uint8, np.uint16):
+    if np.issubdtype(array.dtype, np.integer) and array.min() >= 0 and array.max() <= 65535:
+      array = array.astype(np.uint16)
+    else:
+      raise ImageError(f"{path}: unsupported pixel type {array.dtype}")
+  if array.ndim not in (2, 3) or min(array.shape[:2]) < 1:
+    raise ImageError(f"{path}: expected a 2-D image, got pixel array of shape {array.shape}")
+  return Photo(_orient(array, _exif_orientation(path)), path)
+
+
+def encode(pixels: np.ndarray, suffix: str, *, jpeg_quality: int = 95) -> bytes:
+  """The file bytes of `pixels` in the format named by `suffix`."""
+  suffix = suffix.lower()
+  if pixels.dtype == np.uint16 and suffix == ".png":
+    import png  # pylint: disable=import-outside-toplevel
+    planes = 1 if pixels.ndim == 2 else pixels.shape[-1]
+    writer = png.Writer(pixels.shape[1], pixels.shape[0], bitdepth=16,
+                        greyscale=planes in (1, 2), alpha=planes in (2, 4))
+    buffer = io.BytesIO()
+    writer.write(buffer, pixels.reshape(pixels.shape[0], -1))
+    return buffer.getvalue()
+  if pixels.dtype == np.uint16 and suffix not in SIXTEEN_BIT_SUFFIXES:
+    pixels = np.round(pixels.astype(np.float32) / 257.0).astype(np.uint8)
+  if suffix in (".jpg", ".jpeg") and pixels.ndim == 3 and pixels.shape[-1] in (2, 4):
+    pixels = pixels[..., :-1]  # JPEG has no alpha channel
+  import imageio.v3 as iio  # pylint: disable=import-outside-toplevel
+  kwargs = {"quality": jpeg_quality} if suffix in (".jpg", ".jpeg", ".webp") else {}
+  return iio.imwrite("<bytes>", pixels, extension=suffix, **kwargs)
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> None:
+  """Writes a hidden temporary file next to `path`, then renames it over."""
+  path = pathlib.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+  try:
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+  finally:
+    if tmp.exists():
+      tmp.unlink()
+
+
+def write_photo(path: str | os.PathLike, pixels: np.ndarray, *, jpeg_quality: int = 95) -> None:
+  """Encodes in memory (the format from the suffix), then writes atomically."""
+  write_atomic(path, encode(np.asarray(pixels), pathlib.Path(path).suffix,
+                            jpeg_quality=jpeg_quality))

@@ -1,0 +1,68 @@
+"""Overlapping tiles and seam-free blending for images bigger than memory allows.
+
+Pure NumPy functions. A tile's output is weighted by a raised-cosine ramp
+over the `overlap` pixels on each side that has a neighbour (and 1 inside),
+and the weighted outputs are divided by the summed weights, so every pixel is
+a convex combination whose weights vary smoothly: no step where tiles meet.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterator
+
+import numpy as np
+
+
+def starts(length: int, tile: int, overlap: int) -> list[int]:
+  """Tile origins along one axis covering [0, length); the last is flush with the end."""
+  if length <= tile:
+    return [0]
+  if not 0 <= overlap < tile:
+    raise ValueError(f"overlap={overlap} must be in [0, tile={tile})")
+  stride = tile - overlap
+  count = math.ceil((length - overlap) / stride)
+  return sorted({min(i * stride, length - tile) for i in range(count)})
+
+
+def ramp(size: int, overlap: int, rise: bool, fall: bool) -> np.ndarray:
+  """1-D weights: raised cosine over `overlap` at the rising/falling ends."""
+  w = np.ones(size, np.float32)
+  n = min(overlap, size)
+  if n:
+    edge = 0.5 - 0.5 * np.cos(np.pi * (np.arange(n, dtype=np.float32) + 0.5) / n)
+    if rise:
+      w[:n] = np.minimum(w[:n], edge)
+    if fall:
+      w[size - n:] = np.minimum(w[size - n:], edge[::-1])
+  return w
+
+
+def tiles(height: int, width: int, tile: tuple[int, int],
+          overlap: int) -> Iterator[tuple[int, int, np.ndarray]]:
+  """(top, left, weight [th, tw]) for every tile of a `height` x `width` image."""
+  th, tw = min(tile[0], height), min(tile[1], width)
+  rows, cols = starts(height, th, overlap), starts(width, tw, overlap)
+  for i, top in enumerate(rows):
+    wy = ramp(th, overlap, rise=i > 0, fall=i < len(rows) - 1)
+    for j, left in enumerate(cols):
+      wx = ramp(tw, overlap, rise=j > 0, fall=j < len(cols) - 1)
+      yield top, left, wy[:, None] * wx[None, :]
+
+
+class Blender:
+  """Accumulates weighted tile outputs; `result()` normalises."""
+
+  def __init__(self, height: int, width: int, channels: int):
+    self.total = np.zeros((height, width, channels), np.float32)
+    self.weight = np.zeros((height, width, 1), np.float32)
+
+  def add(self, top: int, left: int, weight: np.ndarray, output: np.ndarray) -> None:
+    h, w = weight.shape
+    self.total[top:top + h, left:left + w] += output * weight[..., None]
+    self.weight[top:top + h, left:left + w, 0] += weight
+
+  def result(self) -> np.ndarray:
+    if np.any(self.weight <= 0):
+      raise ValueError("tiles do not cover the image")
+    return self.total / self.weight

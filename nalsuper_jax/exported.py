@@ -1,0 +1,92 @@
+"""Runs a `nalsuper-export` bundle with jax, numpy and transformers' tokenizer only.
+
+Self-contained on purpose: it imports nothing else from nalsuper_jax, so it
+can be copied into a service that never installs the training code.
+
+    python -m nalsuper_jax.exported model.nalsuper dark.png bright.png --prompt "a bright photo"
+
+    from nalsuper_jax.exported import ExportedEnhancer
+    enhance = ExportedEnhancer("model.nalsuper")
+    out = enhance(rgb_float_hw3, prompt="a well-exposed photo")   # float32 in [0, 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+import tempfile
+import zipfile
+
+import jax
+import numpy as np
+
+
+class ExportedEnhancer:
+  """Loads a bundle; `__call__(rgb [H, W, 3] or [B, H, W, 3] float in [0, 1], prompt)`."""
+
+  def __init__(self, path: str):
+    with zipfile.ZipFile(path) as z:
+      self.meta = json.loads(z.read("meta.json"))
+      if self.meta.get("format_version") != 1:
+        raise ValueError(f"{path}: bundle format {self.meta.get('format_version')} "
+                         "is not supported (expected 1)")
+      self.function = jax.export.deserialize(bytearray(z.read("function.jaxexport")))
+      with np.load(io.BytesIO(z.read("params.npz"))) as arrays:
+        self.params = [arrays[f"p{i:05d}"] for i in range(self.meta["num_params"])]
+      self.tokenizer = None
+      if self.meta["uses_text"]:
+        from transformers import AutoTokenizer  # pylint: disable=import-outside-toplevel
+        with tempfile.TemporaryDirectory() as folder:
+          z.extractall(folder, [n for n in z.namelist() if n.startswith("tokenizer/")])
+          self.tokenizer = AutoTokenizer.from_pretrained(f"{folder}/tokenizer")
+
+  def tokens(self, prompt: str | None) -> tuple[np.ndarray, np.ndarray]:
+    length = self.meta["max_len"]
+    if self.tokenizer is None:
+      return np.zeros((1, length), np.int32), np.zeros((1, length), bool)
+    text = self.meta["default_prompt"] if prompt is None else prompt
+    out = self.tokenizer([text], padding="max_length", truncation=True, max_length=length,
+                         return_attention_mask=True)
+    return (np.asarray(out["input_ids"], np.int32),
+            np.asarray(out["attention_mask"], bool))
+
+  def __call__(self, rgb: np.ndarray, prompt: str | None = None) -> np.ndarray:
+    rgb = np.asarray(rgb, np.float32)
+    single = rgb.ndim == 3
+    batch = rgb[None] if single else rgb
+    n, h, w, _ = batch.shape
+    if self.meta["size"] is not None:
+      th, tw = self.meta["size"]
+      if h > th or w > tw:
+        raise ValueError(f"image {h}x{w} is larger than the bundle's fixed size {th}x{tw}")
+    else:
+      m = self.meta["multiple"]
+      th, tw = -(-h // m) * m, -(-w // m) * m
+    mode = "reflect" if (th - h < h and tw - w < w) else "symmetric"
+    padded = np.pad(batch, ((0, 0), (0, th - h), (0, tw - w), (0, 0)), mode=mode)
+    if self.meta["batch"] is not None and n != self.meta["batch"]:
+      raise ValueError(f"batch of {n}; this bundle was exported for batch {self.meta['batch']}")
+    ids, mask = self.tokens(prompt)
+    out = np.asarray(self.function.call(self.params, padded, ids, mask))[:, :h, :w]
+    return out[0] if single else out
+
+
+def main(argv=None) -> int:
+  p = argparse.ArgumentParser(description="Enhance images with an exported NaLSuper bundle.")
+  p.add_argument("bundle")
+  p.add_argument("input")
+  p.add_argument("output")
+  p.add_argument("--prompt", default=None)
+  args = p.parse_args(argv)
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  rgb = np.asarray(Image.open(args.input).convert("RGB"), np.float32) / 255.0
+  out = ExportedEnhancer(args.bundle)(rgb, args.prompt)
+  Image.fromarray(np.round(out * 255.0).astype(np.uint8)).save(args.output)
+  print(f"wrote {args.output}")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
