@@ -110,6 +110,17 @@ def markdown(table: dict[str, dict]) -> str:
   return "\n".join(lines)
 
 
+def verdict(table: dict[str, dict]) -> str:
+  """One sentence on whether the words helped, from the numbers themselves."""
+  cap = table["nalsuper_caption"]["psnr"]
+  free, shuffled = table["text_free"]["psnr"], table["nalsuper_shuffled_captions"]["psnr"]
+  film = table["film_only_caption"]["psnr"]
+  helps = cap > free and cap > shuffled
+  return (f"{'Text helps' if helps else 'Text does not help'} at this budget: captions vs "
+          f"text-free {cap - free:+.2f} dB, vs shuffled captions {cap - shuffled:+.2f} dB; "
+          f"word cross-attention vs FiLM-only {cap - film:+.2f} dB (PSNR).")
+
+
 def main(argv=None) -> dict:
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument("--steps", type=int, default=600)

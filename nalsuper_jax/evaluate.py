@@ -258,6 +258,10 @@ def restore_params(config: ml_collections.ConfigDict, workdir: str | pathlib.Pat
       if step not in manager.all_steps():
         raise FileNotFoundError(f"no checkpoint at step {step} in {workdir / 'checkpoints'}; "
                                 f"have {sorted(manager.all_steps())}")
+    if step is None and checkpoint == "best" and manager.latest_step() is not None:
+      raise FileNotFoundError(f"no checkpoint in {workdir / 'checkpoints'} has an eval PSNR "
+                              "(train with eval_every > 0), so there is no best one; "
+                              "use the latest")
     if step is None:
       raise FileNotFoundError(f"no checkpoint in {workdir / 'checkpoints'}: train first "
                               f"(--mode=train) or check --workdir")
