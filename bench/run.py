@@ -119,7 +119,13 @@ def tables(r: dict) -> dict[str, str]:
   rows = ["| prompt | mean output luminance |", "|---|---|"]
   rows += [f"| {p} | {v:.3f} |" for p, v in c["mean_luma"].items()]
   rows.append(f"\nMonotonic (dark < dim < well-exposed < bright) on "
-              f"{c['monotonic_images']}/{c['num_images']} test images.")
+              f"{c['monotonic_images']}/{c['num_images']} test images:\n")
+  rows += ["| image | " + " | ".join(c["prompts"]) + " | monotonic |",
+           "|---|" + "---|" * (len(c["prompts"]) + 1)]
+  for name, lumas in zip(c.get("names", []), c["per_image"]):
+    rising = all(b > a for a, b in zip(lumas, lumas[1:]))
+    rows.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in lumas)
+                + f" | {'yes' if rising else 'no'} |")
   t["control"] = "\n".join(rows)
   return t
 
@@ -195,7 +201,9 @@ def main(argv=None) -> None:
   print(f"wrote {path} ({total / 60:.1f} min)")
   if args.only:
     return
-  write_benchmarks(ROOT / "BENCHMARKS.md", tables(results),
+  generated = tables(results)
+  print("\n\n".join(generated.values()))
+  write_benchmarks(ROOT / "BENCHMARKS.md", generated,
                    _header(summary, command, total, path.relative_to(ROOT)))
   print("rewrote BENCHMARKS.md")
 
