@@ -110,14 +110,16 @@ def test_tiles_cover_and_blend_without_seams():
 
 
 def test_tiled_equals_untiled_up_to_a_small_stated_difference(enhancer, workdir):
-  """Measured on this tiny network: max |tiled - whole| ~ 0.02 (on a 0..1 scale),
-  mean ~ 0.001. The network's channel attention pools over its input, so each
-  tile sees slightly different statistics; blending hides the tile borders."""
+  """Measured on this fixture (2026-11-24, 2-core CPU): max |tiled - whole| =
+  0.0099 on a 0..1 scale (2.5 of 255), mean 0.00094; the largest jump between
+  neighbouring columns 0.1790 untiled vs 0.1791 tiled. The network's channel
+  attention pools over its input, so each tile sees slightly different
+  statistics; blending hides the tile borders. The bounds leave headroom."""
   whole = Enhancer.from_workdir(workdir, tile=512)
   image = _photo(96, 160, seed=3)
   a, b = whole(image), enhancer(image)  # enhancer tiles at 64 with 16 overlap
   diff = np.abs(a - b)
-  assert diff.max() < 0.05 and diff.mean() < 0.005
+  assert diff.max() < 0.03 and diff.mean() < 0.003
   # No seam: the largest jump between neighbouring columns is no larger in the
   # tiled output than in the untiled one (plus a little).
   jump = lambda x: np.abs(np.diff(x, axis=1)).max()
