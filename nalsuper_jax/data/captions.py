@@ -36,6 +36,7 @@ COLOURS: tuple[tuple[float, float, str], ...] = (
     (160, 200, "cyan"), (200, 260, "blue"), (260, 300, "purple"), (300, 340, "pink"),
     (340, 360, "red"),
 )
+LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)  # Rec.709 weights
 COLOUR_MIN_SATURATION = 0.25
 COLOUR_MIN_VALUE = 0.2
 COLOUR_MIN_SHARE = 0.08
@@ -80,7 +81,7 @@ def describe(image: np.ndarray) -> Appearance:
   """Appearance words for an RGB image (uint8, or float in [0, 1])."""
   rgb = np.asarray(image)
   rgb = rgb.astype(np.float32) / 255.0 if rgb.dtype == np.uint8 else rgb.astype(np.float32)
-  luma = rgb @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+  luma = rgb @ LUMA
   hue, sat, val = _hsv(rgb)
   coloured = (sat >= COLOUR_MIN_SATURATION) & (val >= COLOUR_MIN_VALUE)
   shares: dict[str, float] = {}
@@ -105,7 +106,7 @@ def caption(content: str, high: np.ndarray) -> str:
 
 
 def _mean_luma(rgb: np.ndarray) -> float:
-  return float((rgb @ np.array([0.2126, 0.7152, 0.0722], np.float32)).mean())
+  return float((rgb @ LUMA).mean())
 
 
 def relight(high: np.ndarray, rng: np.random.Generator) -> np.ndarray:
