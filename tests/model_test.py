@@ -13,6 +13,7 @@ from nalsuper_jax import models
 from nalsuper_jax.models import resample
 from nalsuper_jax.models.cost import dummy_text
 from nalsuper_jax.text import TextFeatures
+from tests.numerics import assert_close
 
 
 def _tiny(**overrides):
@@ -105,7 +106,7 @@ def test_token_ids_under_padding_mask_change_nothing(minilm):
   feats_junk = minilm.module.apply({"params": minilm.params}, junk.astype(np.int32), mask)
   out = model.apply({"params": params}, low, feats)
   out_junk = model.apply({"params": params}, low, feats_junk)
-  np.testing.assert_allclose(out, out_junk, atol=1e-5)
+  assert_close(out_junk, out)
   # Sanity: the same change to a *real* token does move the output.
   changed = ids.copy()
   changed[0, 2] = 2000
@@ -158,7 +159,7 @@ def test_jit_and_bfloat16_agree_with_eager_float32():
   model, params, low, text = _init(cfg, 16, 16)
   params = _open_gates(params)
   eager = model.module.apply({"params": params}, low, text)
-  np.testing.assert_allclose(eager, model.apply({"params": params}, low, text), atol=1e-5)
+  assert_close(model.apply({"params": params}, low, text), eager)
   bf16 = models.NaLSuper(_tiny(dtype="bfloat16"))
   out16 = jax.jit(bf16.apply)({"params": params}, low, text)
   assert out16.dtype == jnp.float32 and np.isfinite(np.asarray(out16)).all()
@@ -175,8 +176,7 @@ def test_tcm_module_is_the_pure_function():
   params = nn.meta.unbox(module.init(jax.random.key(1), x, text)["params"])
   params = _open_gates(params)
   pure = jax.jit(models.tcm_apply, static_argnums=3)
-  np.testing.assert_allclose(jax.jit(module.apply)({"params": params}, x, text),
-                             pure(params, x, text, cfg), atol=1e-6)
+  assert_close(jax.jit(module.apply)({"params": params}, x, text), pure(params, x, text, cfg))
   assert np.abs(pure(params, x, text, cfg) - x).max() > 1e-2  # it does something
   # A caption with every token masked must not produce NaN.
   empty = text._replace(mask=jnp.zeros_like(text.mask))
@@ -187,9 +187,9 @@ def test_upsampling_matches_jax_image_resize():
   x = jax.random.normal(jax.random.key(0), (2, 6, 5, 3))
   for f in (2, 4):
     ref = jax.image.resize(x, (2, 6 * f, 5 * f, 3), "linear")
-    np.testing.assert_allclose(resample.upsample_bilinear(x, f), ref, atol=1e-5)
-  np.testing.assert_allclose(resample.rescale(x[:, :4, :4], 2, 2),
-                             x[:, :4, :4].reshape(2, 2, 2, 2, 2, 3).mean((2, 4)), atol=1e-6)
+    assert_close(resample.upsample_bilinear(x, f), ref)
+  assert_close(resample.rescale(x[:, :4, :4], 2, 2),
+               x[:, :4, :4].reshape(2, 2, 2, 2, 2, 3).mean((2, 4)))
 
 
 def test_config_validation_names_the_field():

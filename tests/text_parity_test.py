@@ -16,6 +16,7 @@ transformers = pytest.importorskip("transformers")
 
 from nalsuper_jax import text  # noqa: E402
 from nalsuper_jax.text import checkpoint  # noqa: E402
+from tests.numerics import assert_close  # noqa: E402
 
 
 def _ids_and_mask(rng, batch, length, vocab, lengths, eos=None):
@@ -72,9 +73,9 @@ def test_bert_matches_transformers(tiny_bert):
                 attention_mask=torch.tensor(mask, dtype=torch.long)).last_hidden_state.numpy()
   feats = ours.module.apply({"params": ours.params}, ids, mask)
   m = mask[..., None]
-  np.testing.assert_allclose(np.where(m, feats.words, 0), np.where(m, ref, 0), atol=1e-5)
+  assert_close(np.where(m, feats.words, 0), np.where(m, ref, 0))
   ref_sentence = (ref * m).sum(1) / m.sum(1)
-  np.testing.assert_allclose(feats.sentence, ref_sentence, atol=1e-5)
+  assert_close(feats.sentence, ref_sentence)
 
 
 @pytest.mark.parametrize("eos", [98, 2])
@@ -99,9 +100,8 @@ def test_clip_matches_transformers(tiny_clip, tmp_path, eos):
                 attention_mask=torch.tensor(mask, dtype=torch.long))
   feats = ours.apply({"params": params}, ids, mask)
   m = mask[..., None]
-  np.testing.assert_allclose(np.where(m, feats.words, 0),
-                             np.where(m, ref.last_hidden_state.numpy(), 0), atol=1e-5)
-  np.testing.assert_allclose(feats.sentence, ref.text_embeds.numpy(), atol=1e-5)
+  assert_close(np.where(m, feats.words, 0), np.where(m, ref.last_hidden_state.numpy(), 0))
+  assert_close(feats.sentence, ref.text_embeds.numpy())
 
 
 def test_clip_full_model_checkpoint_loads(tmp_path):
@@ -126,7 +126,7 @@ def test_clip_full_model_checkpoint_loads(tmp_path):
                                   attention_mask=torch.tensor(mask, dtype=torch.long))
   ref = getattr(ref, "pooler_output", ref)
   feats = ours.apply({"params": params}, ids, mask)
-  np.testing.assert_allclose(feats.sentence, np.asarray(ref), atol=1e-5)
+  assert_close(feats.sentence, np.asarray(ref))
 
 
 def test_minilm_sentence_embeddings_match_pytorch(minilm):
