@@ -11,9 +11,10 @@ further arguments; elsewhere set JAX_COORDINATOR_ADDRESS etc.).
 
 from __future__ import annotations
 
-import json
+import functools
 import logging
 import os
+import sys
 
 from absl import app, flags
 from ml_collections import config_flags
@@ -23,11 +24,17 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config fil
 _WORKDIR = flags.DEFINE_string("workdir", None, "Checkpoints, metrics and reports go here.")
 _MODE = flags.DEFINE_enum("mode", "train_and_eval", ["train", "eval", "train_and_eval"],
                           "What to run.")
-_CHECKPOINT = flags.DEFINE_enum("checkpoint", "latest", ["latest", "best"],
-                                "--mode=eval: which checkpoint to evaluate.")
+_CHECKPOINT = flags.DEFINE_string(
+    "checkpoint", "latest", "--mode=eval: latest, best (by eval PSNR) or a step number.")
 _DISTRIBUTED = flags.DEFINE_bool(
     "distributed", os.environ.get("NALSUPER_DISTRIBUTED", "0") == "1",
-    "Call jax.distributed.initialize() (multi-host runs).")
+    "Call jax.distributed.initialize() first (multi-process / multi-host runs).")
+_COORDINATOR = flags.DEFINE_string(
+    "coordinator_address", None,
+    "With --distributed where the cluster is not detected (e.g. several processes on one "
+    "machine): host:port of process 0.")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "With --coordinator_address.")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "With --coordinator_address.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -40,22 +47,38 @@ def _hide_gpus_from_tensorflow() -> None:
     pass
 
 
-def _write_config(config, workdir) -> None:
-  import jax  # pylint: disable=import-outside-toplevel
-  if jax.process_index() != 0:
-    return
-  workdir.mkdir(parents=True, exist_ok=True)
-  tmp = workdir / "config.json.tmp"
-  tmp.write_text(json.dumps(config.to_dict(), indent=2, default=str) + "\n")
-  tmp.replace(workdir / "config.json")
-
-
 class _QuietLibraries(logging.Filter):
   """Drops INFO chatter from Orbax/TFDS internals; our own progress stays."""
 
   def filter(self, record: logging.LogRecord) -> bool:
     noisy = any(f"/{lib}/" in record.pathname for lib in ("orbax", "tensorflow_datasets", "etils"))
     return record.levelno >= logging.WARNING or not noisy
+
+
+def _initialize_distributed() -> None:
+  import jax  # pylint: disable=import-outside-toplevel
+  # CPU processes need a collectives backend (TPU/GPU bring their own).
+  jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  jax.distributed.initialize(coordinator_address=_COORDINATOR.value,
+                             num_processes=_NUM_PROCESSES.value, process_id=_PROCESS_ID.value)
+  # The first collective sets up the collectives' context, and on CPU (gloo) that
+  # waits only 30 s for the other processes. Right after `initialize` they are
+  # in step; later (model and text loading) one may run far behind another.
+  from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
+  multihost_utils.sync_global_devices("nalsuper_jax: processes started")
+
+
+def _print_summary(summary: dict, workdir) -> None:
+  out = workdir / "eval" / summary["split"]
+  keys = [k for k in ("psnr", "ssim", "psnr_gt_mean", "ssim_gt_mean", "input_psnr",
+                      "psnr_default_prompt", "psnr_gamma", "psnr_clahe",
+                      "psnr_oracle_exposure") if k in summary]
+  print(f"\nEvaluation at step {summary['step']} on {summary['num_images']} "
+        f"{summary['split']} images:")
+  for k in keys:
+    print(f"  {k:24s} {summary[k]:.3f}")
+  print(f"Reports: {out}/summary.json, {out}/per_image.csv; pictures: {out}/images/")
+  print(f"TensorBoard: tensorboard --logdir {workdir}")
 
 
 def main(argv) -> None:
@@ -71,31 +94,34 @@ def main(argv) -> None:
   _hide_gpus_from_tensorflow()
   import jax  # pylint: disable=import-outside-toplevel
   if _DISTRIBUTED.value:
-    jax.distributed.initialize()
+    _initialize_distributed()
   logging.info("JAX %s: process %d/%d, %d devices (%s)", jax.__version__, jax.process_index(),
                jax.process_count(), jax.device_count(), jax.default_backend())
-  from nalsuper_jax import train  # pylint: disable=import-outside-toplevel
-  workdir = train.workdir_path(_WORKDIR.value)
-  _write_config(config, workdir)
-  from nalsuper_jax import evaluate  # pylint: disable=import-outside-toplevel
-  if _MODE.value in ("train", "train_and_eval"):
-    result = train.train_and_evaluate(config, workdir,
-                                      evaluate_during=_MODE.value == "train_and_eval")
-    if result.preempted:
-      return
-  if _MODE.value in ("eval", "train_and_eval"):
-    summary = evaluate.run(config, workdir, checkpoint=_CHECKPOINT.value)
-    if jax.process_index() == 0:
-      out = workdir / "eval" / summary["split"]
-      keys = [k for k in ("psnr", "ssim", "psnr_gt_mean", "ssim_gt_mean", "input_psnr",
-                          "psnr_default_prompt", "psnr_gamma", "psnr_clahe",
-                          "psnr_oracle_exposure") if k in summary]
-      print(f"\nEvaluation at step {summary['step']} on {summary['num_images']} "
-            f"{summary['split']} images:")
-      for k in keys:
-        print(f"  {k:24s} {summary[k]:.3f}")
-      print(f"Reports: {out}/summary.json, {out}/per_image.csv; pictures: {out}/images/")
-      print(f"TensorBoard: tensorboard --logdir {workdir}")
+  from nalsuper_jax import checkpoints, evaluate, train  # pylint: disable=import-outside-toplevel
+  workdir = checkpoints.workdir_path(_WORKDIR.value)
+  try:
+    if _MODE.value == "eval":
+      summary = evaluate.run(config, workdir, checkpoint=_CHECKPOINT.value)
+    else:
+      evaluator = (functools.partial(evaluate.evaluate_during_training, config, workdir)
+                   if _MODE.value == "train_and_eval" else None)
+      result = train.run(config, workdir, evaluator=evaluator)
+      if result.already_trained:
+        print(f"main.py: {workdir} is already trained to step {result.step} "
+              f"(config.train.steps={config.train.steps}); nothing changed. Evaluate with "
+              "--mode=eval, or raise --config.train.steps to train further.")
+        return
+      if result.preempted or _MODE.value == "train":
+        return
+      params = evaluate.host_params(result.state.ema if result.state.ema is not None
+                                    else result.state.params)
+      text_params = params.get("text", result.text.params) if result.text else None
+      summary = evaluate.evaluate_params(config, workdir, result.model, result.text,
+                                         params["image"], text_params, result.step)
+  except checkpoints.CheckpointError as e:
+    sys.exit(f"main.py: {e}")
+  if jax.process_index() == 0:
+    _print_summary(summary, workdir)
 
 
 if __name__ == "__main__":

@@ -30,12 +30,12 @@ def _enhancer(args):
     return Enhancer.from_workdir(args.workdir, tile=args.tile, overlap=args.overlap)
   import jax  # pylint: disable=import-outside-toplevel
   from configs import default  # pylint: disable=import-outside-toplevel
-  from nalsuper_jax import models, train  # pylint: disable=import-outside-toplevel
+  from nalsuper_jax import checkpoints, models  # pylint: disable=import-outside-toplevel
   config = default.get_config()
   with config.unlocked():
     config.model.update(models.model_config(args.model).to_dict())
-  model = train.build_model(config)
-  text = train.build_text(config, model)
+  model = checkpoints.build_model(config)
+  text = checkpoints.build_text(config, model)
   m = model.config.multiple
   feats = text.encode(["a photo"]) if text is not None else None
   params = jax.jit(model.init)(jax.random.key(0), np.zeros((1, m, m, 3), np.float32),

@@ -59,9 +59,10 @@ def _mean(rows: list[dict]) -> dict:
 def evaluate(root: pathlib.Path, data_dir: str) -> dict[str, dict]:
   from nalsuper_jax import baselines, metrics  # pylint: disable=import-outside-toplevel
   from nalsuper_jax.data import pipeline  # pylint: disable=import-outside-toplevel
-  from nalsuper_jax.enhance import Enhancer, workdir_config  # pylint: disable=import-outside-toplevel
+  from nalsuper_jax import checkpoints  # pylint: disable=import-outside-toplevel
+  from nalsuper_jax.enhance import Enhancer  # pylint: disable=import-outside-toplevel
   from nalsuper_jax.evaluate import fit_baselines  # pylint: disable=import-outside-toplevel
-  config = workdir_config(root / "nalsuper")
+  config = checkpoints.read_config(root / "nalsuper")
   source = pipeline.load_source(config.data.name, config.data.eval_split, data_dir)
   examples = [source[i] for i in range(len(source))]
   lows = [np.asarray(e["low"], np.float32) / 255.0 for e in examples]

@@ -60,8 +60,9 @@ def main(argv=None) -> int:
   p.add_argument("--out", default="bench/results")
   args = p.parse_args(argv)
   from nalsuper_jax.data import pipeline  # pylint: disable=import-outside-toplevel
-  from nalsuper_jax.enhance import Enhancer, workdir_config  # pylint: disable=import-outside-toplevel
-  config = workdir_config(args.workdir)
+  from nalsuper_jax import checkpoints  # pylint: disable=import-outside-toplevel
+  from nalsuper_jax.enhance import Enhancer  # pylint: disable=import-outside-toplevel
+  config = checkpoints.read_config(args.workdir)
   enhancer = Enhancer.from_workdir(args.workdir, args.which)
   source = pipeline.load_source(config.data.name, config.data.eval_split, config.data.data_dir)
   names = [pipeline._text(source[i]["name"]) for i in range(len(source))]  # pylint: disable=protected-access

@@ -41,18 +41,18 @@ def _timed(fn) -> float:
 def measure(model_size: str, crop: int, batch: int, steps: int, dtype: str = "float32") -> dict:
   """One (size, crop) row: compile s, median step s, images/s, GFLOP per step."""
   from configs import default  # pylint: disable=import-outside-toplevel
-  from nalsuper_jax import models, sharding, train  # pylint: disable=import-outside-toplevel
+  from nalsuper_jax import checkpoints, models, sharding, train  # pylint: disable=import-outside-toplevel
   config = default.get_config()
   with config.unlocked():
     config.model.update(models.model_config(model_size).to_dict())
     config.model.dtype = dtype
     config.data.batch_size = batch
     config.data.crop = crop
-  model = train.build_model(config)
-  text = train.build_text(config, model)
+  model = checkpoints.build_model(config)
+  text = checkpoints.build_text(config, model)
   tx, schedule = train.make_optimizer(config.train)
   mesh = sharding.make_mesh(config.mesh)
-  state, shardings = train.create_train_state(config, model, text, tx, mesh)
+  state, shardings = checkpoints.create_train_state(config, model, text, tx, mesh)
   step = train.make_train_step(config, model, text, tx, schedule, mesh, shardings)
   rng = np.random.default_rng(0)
   ids, mask = text.tokenizer(["a well-exposed photo, neutral white balance"] * batch)

@@ -35,6 +35,8 @@ def get_config() -> ml_collections.ConfigDict:
       num_threads=2,                 # grain in-process reader threads
       prefetch=32,                   # grain prefetch buffer (elements)
       worker_count=0,                # >0: grain worker processes (mp_prefetch)
+      log_names=False,               # write each step's example names to
+                                     #   <workdir>/data_log/process_<i>.jsonl
   ))
   config.train = ml_collections.ConfigDict(dict(
       steps=600,                     # optimizer steps

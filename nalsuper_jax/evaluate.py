@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from nalsuper_jax import baselines, metrics
+from nalsuper_jax import baselines, checkpoints, metrics
 from nalsuper_jax.data import pipeline
 from nalsuper_jax.models import NaLSuper, crop_to
 from nalsuper_jax.text import LoadedTextEncoder
@@ -206,9 +206,16 @@ def _name(element) -> str:
   return name.decode() if isinstance(name, bytes) else str(name)
 
 
-def evaluate_during_training(config, workdir, model, text, state, step, writer) -> dict[str, float]:
-  """Periodic evaluation: PSNR/SSIM scalars and image summaries; returns {"psnr": ...}."""
-  params = host_params(state.ema if state.ema is not None else state.params)
+def evaluate_during_training(config: ml_collections.ConfigDict, workdir: pathlib.Path,
+                             model: NaLSuper, text: LoadedTextEncoder | None, params: Any,
+                             step: int, writer) -> dict[str, float]:
+  """The trainer's evaluator: mean PSNR/SSIM of the eval split, plus pictures.
+
+  `params` is the training tree ({"image": ..., maybe "text": ...}, possibly
+  sharded over hosts); the trainer writes the returned scalars and hands
+  them to Orbax, which keeps the best checkpoint by "psnr".
+  """
+  params = host_params(params)
   text_params = params.get("text", text.params) if text is not None else None
   source = pipeline.load_source(config.data.name, config.data.eval_split, config.data.data_dir)
   shard = pipeline.Shard(jax.process_index(), jax.process_count())
@@ -224,62 +231,18 @@ def evaluate_during_training(config, workdir, model, text, state, step, writer) 
   rows = _gather_rows(rows, ["psnr", "ssim"])
   result = {"psnr": float(np.mean([r["psnr"] for r in rows])),
             "ssim": float(np.mean([r["ssim"] for r in rows]))}
-  writer.write_scalars(step, {f"eval/{k}": v for k, v in result.items()})
   if pictures:
     writer.write_images(step, pictures)
   log.info("step %d: eval psnr %.2f ssim %.4f", step, result["psnr"], result["ssim"])
   return result
 
 
-def restore_params(config: ml_collections.ConfigDict, workdir: str | pathlib.Path,
-                   checkpoint: str | int = "latest") -> tuple[NaLSuper, LoadedTextEncoder | None,
-                                                            Any, Any, int]:
-  """(model, text, image params, text params, step) from a workdir's checkpoint.
-
-  `checkpoint`: "latest", "best" (by eval PSNR) or a step number. The EMA
-  parameters are returned when training kept them (they are what evaluates).
-  """
-  from nalsuper_jax import sharding, train  # pylint: disable=import-outside-toplevel
-  import orbax.checkpoint as ocp  # pylint: disable=import-outside-toplevel
-  workdir = train.workdir_path(workdir)
-  model = train.build_model(config)
-  text = train.build_text(config, model)
-  tx, _ = train.make_optimizer(config.train)
-  mesh = sharding.make_mesh(config.mesh)
-  state, shardings = train.create_train_state(config, model, text, tx, mesh)
-  manager = train.checkpoint_manager(workdir, config.train)
-  try:
-    if checkpoint == "best":
-      step = manager.best_step()
-    elif checkpoint == "latest":
-      step = manager.latest_step()
-    else:
-      step = int(checkpoint)
-      if step not in manager.all_steps():
-        raise FileNotFoundError(f"no checkpoint at step {step} in {workdir / 'checkpoints'}; "
-                                f"have {sorted(manager.all_steps())}")
-    if step is None and checkpoint == "best" and manager.latest_step() is not None:
-      raise FileNotFoundError(f"no checkpoint in {workdir / 'checkpoints'} has an eval PSNR "
-                              "(train with eval_every > 0), so there is no best one; "
-                              "use the latest")
-    if step is None:
-      raise FileNotFoundError(f"no checkpoint in {workdir / 'checkpoints'}: train first "
-                              f"(--mode=train) or check --workdir")
-    restored = manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(train.abstract_state(shardings, state))))["state"]
-  finally:
-    manager.close()
-  params = host_params(restored.ema if restored.ema is not None else restored.params)
-  text_params = params.get("text", text.params) if text is not None else None
-  return model, text, params["image"], text_params, int(step)
-
-
 def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path,
-        *, checkpoint: str = "latest") -> dict[str, Any]:
-  """`--mode=eval`: restores the latest (or best) checkpoint and evaluates."""
-  from nalsuper_jax import train  # pylint: disable=import-outside-toplevel
-  workdir = train.workdir_path(workdir)
-  model, text, image_params, text_params, step = restore_params(config, workdir, checkpoint)
+        *, checkpoint: str | int = "latest") -> dict[str, Any]:
+  """`--mode=eval`: restores the latest/best/step-N weights (no optimizer) and evaluates."""
+  workdir = checkpoints.workdir_path(workdir)
+  model, text, image_params, text_params, step = checkpoints.restore_params(
+      config, workdir, checkpoint)
   summary = evaluate_params(config, workdir, model, text, image_params, text_params, step)
   log.info("eval at step %d: %s", step, json.dumps(summary))
   return summary

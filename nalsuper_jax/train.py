@@ -1,66 +1,54 @@
-"""Training: state, the sharded train step, checkpoints, and the loop.
+"""Training: the optimizer, the sharded train step, and the loop.
 
-Read top to bottom: `create_train_state` builds parameters and optimizer
-state already sharded over the mesh; `make_train_step` returns one jitted
-function (state donated); `train_and_evaluate` runs the loop with Orbax
-checkpoints (state + grain iterator + config), clu metrics, periodic
-evaluation, preemption handling and a stop on non-finite losses.
+Read top to bottom: `make_optimizer`; `make_train_step` returns one jitted
+function (state donated); `run` is the loop: restore (via `checkpoints`),
+step, fetch metrics only at log/save/eval steps (the host never waits on a
+step it does not need), hand evaluation to the `evaluator` callback, and let
+the Orbax manager decide when to save. Evaluation is a callback so that this
+module never imports `evaluate` (as big_vision's trainer receives its
+evaluators).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import os
-import pathlib
 import signal
 from typing import Any, Callable
 
-import flax
-import flax.linen as nn
-import grain
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-import orbax.checkpoint as ocp
+from clu import metric_writers, periodic_actions
+from etils import epath
+from flax import traverse_util
 
-from nalsuper_jax import losses, sharding
+from nalsuper_jax import checkpoints, losses, sharding
+from nalsuper_jax.checkpoints import TrainState
 from nalsuper_jax.data import degrade, pipeline
-from nalsuper_jax.models import NaLSuper, NaLSuperConfig
-from nalsuper_jax.text import LoadedTextEncoder, TextFeatures, load_text_encoder
+from nalsuper_jax.models import NaLSuper
+from nalsuper_jax.text import LoadedTextEncoder, TextFeatures
 
 log = logging.getLogger("nalsuper_jax.train")
+METRICS_FILE = "metrics.jsonl"   # every scalar the loop writes, one JSON object a line
+DATA_LOG_DIR = "data_log"        # config.data.log_names: process_<i>.jsonl, names per step
+
+# (model, text, params to evaluate, step, writer) -> {"psnr": ..., ...}
+Evaluator = Callable[[NaLSuper, "LoadedTextEncoder | None", Any, int,
+                      metric_writers.MetricWriter], dict[str, float]]
 
 
 class NonFiniteLossError(FloatingPointError):
-  """Training produced a NaN/Inf loss; the last good checkpoint is untouched."""
-
-
-@flax.struct.dataclass
-class TrainState:
-  step: jax.Array
-  params: Any          # {"image": ...} (+ {"text": ...} when the text tower trains)
-  opt_state: Any
-  ema: Any             # EMA of params (used for evaluation), or None
-
+  """Training diverged (the restored weights were finite); no checkpoint was written after."""
 
 # ----------------------------------------------------------------------------
 # Model, text and optimizer
 # ----------------------------------------------------------------------------
-def build_model(config: ml_collections.ConfigDict) -> NaLSuper:
-  return NaLSuper(NaLSuperConfig.from_config(config.model))
-
-
-def build_text(config: ml_collections.ConfigDict, model: NaLSuper) -> LoadedTextEncoder | None:
-  """The text tower, or None for text-free ablations (no FiLM, no TCM)."""
-  if not model.config.uses_text:
-    return None
-  return load_text_encoder(config.text)
-
-
 def learning_rate_schedule(train: ml_collections.ConfigDict) -> optax.Schedule:
   """Linear warmup to `learning_rate`, cosine decay to `end_learning_rate`."""
   return optax.warmup_cosine_decay_schedule(
@@ -84,42 +72,6 @@ def text_features(text: LoadedTextEncoder | None, text_params: Any, ids, mask,
   if not trainable:
     text_params = jax.lax.stop_gradient(text_params)
   return text.module.apply({"params": text_params}, ids, mask)
-
-
-# ----------------------------------------------------------------------------
-# State
-# ----------------------------------------------------------------------------
-def create_train_state(config: ml_collections.ConfigDict, model: NaLSuper,
-                       text: LoadedTextEncoder | None, tx: optax.GradientTransformation,
-                       mesh: jax.sharding.Mesh) -> tuple[TrainState, Any]:
-  """Initialises the state directly into its shardings; returns (state, shardings)."""
-  m = model.config.multiple
-  low = jnp.zeros((1, m, m, 3), jnp.float32)
-  trainable_text = bool(config.text.trainable) and text is not None
-
-  def init(rng):
-    feats = None
-    if text is not None:
-      ids = jnp.zeros((1, 2), jnp.int32)
-      feats = text.module.apply({"params": text.params}, ids, jnp.ones((1, 2), bool))
-    params = {"image": model.init(rng, low, feats)["params"]}
-    if trainable_text:
-      params["text"] = text.params
-    ema = params if config.train.ema_decay else None
-    return TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                      opt_state=tx.init(params), ema=ema)
-
-  rng = jax.random.key(config.seed)
-  abstract = jax.eval_shape(init, rng)
-  shardings = sharding.param_shardings(abstract, mesh, sharding.rules(config.sharding))
-  state = jax.jit(lambda r: nn.meta.unbox(init(r)), out_shardings=shardings)(rng)
-  return state, shardings
-
-
-def abstract_state(state_shardings: Any, state: TrainState) -> Any:
-  """Shape/dtype/sharding structs, the target Orbax restores into."""
-  return jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
-                      state, state_shardings)
 
 
 # ----------------------------------------------------------------------------
@@ -151,9 +103,9 @@ def make_train_step(config: ml_collections.ConfigDict, model: NaLSuper,
     params = optax.apply_updates(state.params, updates)
     ema = state.ema
     if ema_decay:
-      ema = jax.tree.map(lambda e, p: ema_decay * e + (1 - ema_decay) * p, state.ema, params)
+      ema = optax.incremental_update(params, state.ema, step_size=1.0 - ema_decay)
     metrics = {f"loss/{k}": v for k, v in terms.items()}
-    metrics |= {"grad_norm": optax.global_norm(grads), "learning_rate": schedule(state.step)}
+    metrics |= {"grad_norm": optax.tree.norm(grads), "learning_rate": schedule(state.step)}
     return TrainState(step=state.step + 1, params=params, opt_state=opt_state, ema=ema), metrics
 
   batch_shard = sharding.batch_sharding(mesh)
@@ -162,67 +114,91 @@ def make_train_step(config: ml_collections.ConfigDict, model: NaLSuper,
                  out_shardings=(state_shardings, repl), donate_argnums=0)
 
 
-def workdir_path(workdir: str | pathlib.Path):
-  """Local workdirs become absolute (Orbax requires it); gs:// etc. stay as they are."""
-  from etils import epath  # pylint: disable=import-outside-toplevel
-  text = str(workdir)
-  if "://" in text:
-    return epath.Path(text)
-  return epath.Path(os.path.abspath(os.path.expanduser(text)))
 
 
 # ----------------------------------------------------------------------------
-# Checkpoints
+# Metrics: a plain-text log beside TensorBoard
 # ----------------------------------------------------------------------------
-def checkpoint_manager(workdir: pathlib.Path, train: ml_collections.ConfigDict
-                       ) -> ocp.CheckpointManager:
-  """Latest `keep` checkpoints plus the best by validation PSNR."""
-  policies = ocp.checkpoint_managers
-  options = ocp.CheckpointManagerOptions(
-      save_decision_policy=policies.AnySavePolicy([
-          policies.FixedIntervalPolicy(train.checkpoint_every),
-          policies.PreemptionCheckpointingPolicy()]),
-      preservation_policy=policies.AnyPreservationPolicy([
-          policies.LatestN(n=train.keep_checkpoints),
-          policies.BestN(get_metric_fn=lambda m: m["psnr"], reverse=False, n=1,
-                         keep_checkpoints_without_metrics=False)]),
-      enable_async_checkpointing=train.async_checkpoints,
-      cleanup_tmp_directories=True)
-  return ocp.CheckpointManager(workdir / "checkpoints", options=options)
+class JsonlWriter(metric_writers.MetricWriter):
+  """Scalars as `{"step": N, name: value, ...}` lines: greppable, readable without TF.
+
+  A resumed run appends; a step written twice (work redone after a crash)
+  counts by its last line (`read_metrics`).
+  """
+
+  def __init__(self, path: epath.Path):
+    self._path = epath.Path(path)
+    self._path.parent.mkdir(parents=True, exist_ok=True)
+    self._file = self._path.open("a")
+
+  def write_scalars(self, step, scalars):
+    self._file.write(json.dumps({"step": int(step), **{k: float(v) for k, v in
+                                                        scalars.items()}}) + "\n")
+
+  def flush(self):
+    self._file.flush()
+
+  def close(self):
+    self._file.close()
+
+  def write_summaries(self, step, values, metadata=None):
+    pass
+
+  def write_images(self, step, images):
+    pass
+
+  def write_videos(self, step, videos):
+    pass
+
+  def write_audios(self, step, audios, *, sample_rate):
+    pass
+
+  def write_texts(self, step, texts):
+    pass
+
+  def write_histograms(self, step, arrays, num_buckets=None):
+    pass
+
+  def write_hparams(self, hparams):
+    pass
 
 
-def save_checkpoint(manager: ocp.CheckpointManager, step: int, state: TrainState,
-                    iterator, config: ml_collections.ConfigDict,
-                    metrics: dict[str, float] | None = None, force: bool = False) -> bool:
-  args = ocp.args.Composite(
-      state=ocp.args.StandardSave(state),
-      data=grain.checkpoint.CheckpointSave(iterator),
-      config=ocp.args.JsonSave(config.to_dict()))
-  return manager.save(step, args=args, metrics=metrics, force=force)
+def read_metrics(workdir: str | os.PathLike) -> dict[int, dict[str, float]]:
+  """{step: {name: value}} from `<workdir>/metrics.jsonl`; later lines win."""
+  out: dict[int, dict[str, float]] = {}
+  path = checkpoints.workdir_path(workdir) / METRICS_FILE
+  for line in path.read_text().splitlines():
+    try:
+      row = json.loads(line)
+    except json.JSONDecodeError:  # a line cut by a crash
+      continue
+    out.setdefault(row.pop("step"), {}).update(row)
+  return out
 
 
-def restore_checkpoint(manager: ocp.CheckpointManager, step: int, target: Any, iterator
-                       ) -> TrainState:
-  restored = manager.restore(step, args=ocp.args.Composite(
-      state=ocp.args.StandardRestore(target),
-      data=grain.checkpoint.CheckpointRestore(iterator)))
-  return restored["state"]
+def make_writer(workdir: epath.Path) -> metric_writers.MetricWriter:
+  """clu's default writer (console + TensorBoard) plus `metrics.jsonl` on process 0."""
+  if jax.process_index() > 0:
+    return metric_writers.create_default_writer(str(workdir), just_logging=True)
+  return metric_writers.MultiWriter([
+      metric_writers.create_default_writer(str(workdir), asynchronous=True),
+      JsonlWriter(workdir / METRICS_FILE)])
 
 
 # ----------------------------------------------------------------------------
 # The loop
 # ----------------------------------------------------------------------------
-class _Preemption:
-  """SIGTERM sets a flag; the loop saves at the next step and exits cleanly."""
+class _SigtermFlag:
+  """SIGTERM sets `stop.requested`; the manager saves at the next step and the loop exits."""
 
-  def __init__(self):
-    self.requested = False
+  def __init__(self, stop: checkpoints.StopRequested):
+    self.stop = stop
     self._previous = None
 
   def __enter__(self):
     def handler(signum, frame):  # pylint: disable=unused-argument
       log.warning("SIGTERM received: saving a checkpoint and stopping")
-      self.requested = True
+      self.stop.requested = True
     try:
       self._previous = signal.signal(signal.SIGTERM, handler)
     except ValueError:  # not the main thread (e.g. some test runners)
@@ -233,39 +209,19 @@ class _Preemption:
     if self._previous is not None:
       signal.signal(signal.SIGTERM, self._previous)
 
-  def reached(self, step: int) -> bool:
-    if jax.process_count() > 1:
-      from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
-      return self.requested or multihost_utils.reached_preemption_sync_point(step)
-    return self.requested
-
 
 @dataclasses.dataclass
 class TrainResult:
-  step: int
-  state: TrainState
-  preempted: bool
-  history: list[dict[str, float]]  # host metrics of every step this call ran
+  step: int                         # the step the run ended at
+  state: TrainState | None          # None when nothing was trained (already done)
+  model: NaLSuper
+  text: LoadedTextEncoder | None
+  preempted: bool = False
+  already_trained: bool = False
 
 
-def _host_metrics(metrics: dict[str, jax.Array]) -> dict[str, float]:
-  return {k: float(v) for k, v in jax.device_get(metrics).items()}
-
-
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path,
-                       *, evaluate_during: bool = True) -> TrainResult:
-  """Trains (resuming from the latest checkpoint in `workdir`) and evaluates."""
-  from clu import metric_writers, periodic_actions  # pylint: disable=import-outside-toplevel
-  from nalsuper_jax import evaluate  # pylint: disable=import-outside-toplevel
-
-  workdir = workdir_path(workdir)
-  workdir.mkdir(parents=True, exist_ok=True)
-  mesh = sharding.make_mesh(config.mesh)
+def _train_dataset(config: ml_collections.ConfigDict, text: LoadedTextEncoder | None):
   shard = pipeline.Shard(jax.process_index(), jax.process_count())
-  model = build_model(config)
-  text = build_text(config, model)
-  tx, schedule = make_optimizer(config.train)
-
   source = pipeline.load_source(config.data.name, config.data.train_split, config.data.data_dir)
   dataset = pipeline.train_dataset(
       source, crop=config.data.crop, global_batch=config.data.batch_size, seed=config.seed,
@@ -275,64 +231,118 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | pathlib
       caption_augment=pipeline.CaptionAugment(config.data.caption_appearance,
                                               config.data.caption_exposure,
                                               config.data.caption_swap,
-                                              config.data.caption_relight))
-  iterator = pipeline.train_iterator(dataset, num_threads=config.data.num_threads,
-                                     prefetch=config.data.prefetch,
-                                     worker_count=config.data.worker_count)
+                                              config.data.caption_relight),
+      keep_names=config.data.log_names)
+  return pipeline.train_iterator(dataset, num_threads=config.data.num_threads,
+                                 prefetch=config.data.prefetch,
+                                 worker_count=config.data.worker_count)
 
-  state, state_shardings = create_train_state(config, model, text, tx, mesh)
-  manager = checkpoint_manager(workdir, config.train)
-  start = manager.latest_step() or 0
+
+def _check_finite(window: list[dict[str, float]], first_step: int, restored_step: int,
+                  mgr, workdir) -> None:
+  """Raises NonFiniteLossError naming the first bad step of a fetched window."""
+  for i, m in enumerate(window):
+    if not (math.isfinite(m["loss/total"]) and math.isfinite(m["grad_norm"])):
+      mgr.wait_until_finished()
+      origin = (f"from the finite weights restored at step {restored_step}" if restored_step
+                else "from initialisation")
+      raise NonFiniteLossError(
+          f"training diverged: non-finite loss {m['loss/total']} or gradient norm "
+          f"{m['grad_norm']} at step {first_step + i} (in steps {first_step}.."
+          f"{first_step + len(window) - 1}, {origin}); stopped without saving. The last "
+          f"checkpoint is step {mgr.latest_step()} in {workdir}/{checkpoints.CHECKPOINT_DIR} "
+          "(try a lower config.train.learning_rate or config.train.grad_clip)")
+
+
+def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
+        evaluator: Evaluator | None = None) -> TrainResult:
+  """Trains (resuming from the newest good checkpoint in `workdir`).
+
+  Nothing in the workdir changes before the checkpoint is known to fit the
+  config; a run already at or past `config.train.steps` returns at once.
+  """
+  workdir = checkpoints.workdir_path(workdir)
+  mesh = sharding.make_mesh(config.mesh)
+  model = checkpoints.build_model(config)
+  text = checkpoints.build_text(config, model)
+  tx, schedule = make_optimizer(config.train)
+  total = int(config.train.steps)
+
+  state, state_shardings = checkpoints.create_train_state(config, model, text, tx, mesh)
+  stop = checkpoints.StopRequested() if jax.process_count() == 1 else None
+  mgr = checkpoints.manager(workdir, config.train, stop=stop)
+  latest = mgr.latest_step()
+  if latest is not None and latest >= total:
+    log.warning("already trained to step %d (config.train.steps=%d): nothing to do",
+                latest, total)
+    mgr.close()
+    return TrainResult(latest, None, model, text, already_trained=True)
+  iterator = _train_dataset(config, text)
+  start = 0
+  if latest is not None:
+    restored, start = checkpoints.restore_train_state(
+        mgr, checkpoints.abstract_like(state, state_shardings), iterator, config)
+    if restored is None:
+      log.warning("no good checkpoint left in %s: starting from step 0", workdir)
+      iterator = _train_dataset(config, text)  # a failed restore may have moved it
+    else:
+      state = restored
   if start:
     log.info("resuming from step %d in %s", start, workdir)
-    state = restore_checkpoint(manager, start, abstract_state(state_shardings, state), iterator)
-  text_params = (jax.device_put(text.params, sharding.replicated(mesh)) if text else None)
+  checkpoints.write_config(workdir, config)
+
+  text_params = jax.device_put(text.params, sharding.replicated(mesh)) if text else None
   train_step = make_train_step(config, model, text, tx, schedule, mesh, state_shardings)
   batch_shard = sharding.batch_sharding(mesh)
-
-  writer = metric_writers.create_default_writer(
-      str(workdir), just_logging=jax.process_index() > 0, asynchronous=True)
+  writer = make_writer(workdir)
   if start == 0:
-    writer.write_hparams({k: str(v) for k, v in config.to_dict().items() if not isinstance(v, dict)}
-                         | {"model_size": config.model.size})
-  progress = periodic_actions.ReportProgress(num_train_steps=config.train.steps, writer=writer,
+    writer.write_hparams(traverse_util.flatten_dict(config.to_dict(), sep="."))
+  progress = periodic_actions.ReportProgress(num_train_steps=total, writer=writer,
                                              every_steps=config.train.log_every)
-  total = config.train.steps
-  pending: list[dict[str, float]] = []
-  history: list[dict[str, float]] = []
+  eval_every = int(config.train.eval_every) if evaluator is not None else 0
+  data_log = None
+  if config.data.log_names:
+    (workdir / DATA_LOG_DIR).mkdir(parents=True, exist_ok=True)
+    data_log = (workdir / DATA_LOG_DIR / f"process_{jax.process_index()}.jsonl").open("a")
+  pending: list[dict[str, jax.Array]] = []   # device metrics not yet fetched
   preempted = False
   step = start
-  with _Preemption() as preemption, metric_writers.ensure_flushes(writer):
+  with _SigtermFlag(stop or checkpoints.StopRequested()), \
+       metric_writers.ensure_flushes(writer):
     while step < total:
-      batch = sharding.global_batch(next(iterator), batch_shard)
+      local = next(iterator)
+      if data_log is not None:
+        data_log.write(json.dumps({"step": step + 1, "names": [
+            pipeline.text(n) for n in local.pop("name")]}) + "\n")
+      batch = sharding.global_batch(local, batch_shard)
       state, metrics = train_step(state, batch, text_params)
       step += 1
-      last = _host_metrics(metrics)
-      if not math.isfinite(last["loss/total"]):
-        manager.wait_until_finished()
-        raise NonFiniteLossError(
-            f"non-finite loss {last['loss/total']} at step {step}; stopped without saving. "
-            f"The last good checkpoint is step {manager.latest_step()} in {workdir}/checkpoints "
-            "(try a lower config.train.learning_rate or config.train.grad_clip)")
-      pending.append(last)
-      history.append(last)
+      pending.append(metrics)
       progress(step)
-      if step % config.train.log_every == 0 or step == total:
-        writer.write_scalars(step, {k: float(np.mean([p[k] for p in pending])) for k in last})
+      is_eval = bool(eval_every) and (step % eval_every == 0 or step == total)
+      # Read the stop request before the save decision: a SIGTERM arriving in
+      # between then still saves this step (the flag only goes False -> True).
+      preempted = bool(stop and stop.requested) or (
+          jax.process_count() > 1 and mgr.reached_preemption(step))
+      will_save = mgr.should_save(step)
+      if step % config.train.log_every == 0 or step == total or will_save or is_eval:
+        window = [{k: float(v) for k, v in m.items()} for m in jax.device_get(pending)]
+        _check_finite(window, step - len(window) + 1, start, mgr, workdir)
+        writer.write_scalars(step, {k: float(np.mean([m[k] for m in window]))
+                                    for k in window[-1]})
         pending.clear()
       eval_metrics = None
-      if evaluate_during and config.train.eval_every and (
-          step % config.train.eval_every == 0 or step == total):
-        eval_metrics = evaluate.evaluate_during_training(config, workdir, model, text, state,
-                                                         step, writer)
-      preempted = preemption.reached(step)
-      if (step % config.train.checkpoint_every == 0 or step == total or preempted
-          or eval_metrics is not None):
-        save_checkpoint(manager, step, state, iterator, config,
-                        metrics=eval_metrics, force=True)
+      if is_eval:
+        eval_metrics = evaluator(model, text, state.ema if state.ema is not None
+                                 else state.params, step, writer)
+        writer.write_scalars(step, {f"eval/{k}": v for k, v in eval_metrics.items()})
+      if will_save:
+        checkpoints.save(mgr, step, state, iterator, config, metrics=eval_metrics)
       if preempted:
         log.warning("preempted at step %d: checkpoint saved, exiting", step)
         break
-  manager.wait_until_finished()
-  manager.close()
-  return TrainResult(step, state, preempted, history)
+  mgr.wait_until_finished()
+  mgr.close()
+  if data_log is not None:
+    data_log.close()
+  return TrainResult(step, state, model, text, preempted=preempted)

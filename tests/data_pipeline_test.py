@@ -78,17 +78,24 @@ def test_iterator_state_restores_exactly(minilm):
       np.testing.assert_array_equal(a[key], b[key])
 
 
-def test_process_shards_are_disjoint_and_cover_the_data():
+@pytest.mark.parametrize("degradation", [None, degrade.DegradeConfig()])
+def test_process_slices_are_disjoint_and_equal_the_one_process_batches(degradation):
   source = _source(12)
-  seen = []
-  for index in range(3):
-    shard = pipeline.Shard(index, 3)
-    ds = pipeline.train_dataset(source, crop=8, global_batch=6, seed=0, tokenizer=None,
-                                shard=shard)
-    assert ds[0]["low"].shape[0] == 2  # per-process batch = global / processes
-    seen.append(set(sum((_ids(ds[i]) for i in range(2)), [])))  # one epoch of 4
-  assert all(len(s) == 4 for s in seen)
-  assert set.union(*seen) == set(range(12)) and sum(map(len, seen)) == 12
+  kwargs = dict(crop=8, global_batch=6, seed=0, tokenizer=None, degradation=degradation)
+  whole = pipeline.train_dataset(source, **kwargs)
+  parts = [pipeline.train_dataset(source, shard=pipeline.Shard(index, 3), **kwargs)
+           for index in range(3)]
+  seen = [set() for _ in parts]
+  for b in range(2):  # one epoch: 2 global batches of 6
+    local = [ds[b] for ds in parts]
+    assert all(x["low"].shape[0] == 2 for x in local)  # per-process batch = global / processes
+    for key in ("low", "high"):  # same examples, same crops, same degradation
+      np.testing.assert_array_equal(np.concatenate([x[key] for x in local]), whole[b][key])
+    for ids, x in zip(seen, local):
+      ids.update(_ids(x))
+  if degradation is None:  # (degradation replaces `low`, which identifies the example)
+    assert all(len(ids) == 4 for ids in seen)
+    assert set.union(*seen) == set(range(12)) and sum(map(len, seen)) == 12
   with pytest.raises(ValueError, match="not divisible by the 4 processes"):
     pipeline.train_dataset(source, crop=8, global_batch=6, seed=0, tokenizer=None,
                            shard=pipeline.Shard(0, 4))

@@ -18,10 +18,11 @@ import pytest
 from PIL import Image
 
 from configs import tiny
-from nalsuper_jax import train
+from nalsuper_jax import checkpoints, sharding, train
 from nalsuper_jax.data.images import ImageError
 from nalsuper_jax.enhance import Enhancer, cli, export, photo_io, read_photo, tiling
 from tests import image_files
+from tests.numerics import assert_close
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -30,17 +31,17 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 def workdir(tmp_path_factory):
   path = tmp_path_factory.mktemp("workdir")
   config = tiny.get_config()
-  model = train.build_model(config)
-  text = train.build_text(config, model)
+  model = checkpoints.build_model(config)
+  text = checkpoints.build_text(config, model)
   tx, _ = train.make_optimizer(config.train)
-  from nalsuper_jax import sharding
-  state, _ = train.create_train_state(config, model, text, tx, sharding.make_mesh(config.mesh))
+  state, _ = checkpoints.create_train_state(config, model, text, tx,
+                                            sharding.make_mesh(config.mesh))
   leaves, treedef = jax.tree.flatten(state.params)
   keys = jax.random.split(jax.random.key(1), len(leaves))
   noisy = [x + 0.05 * jax.random.normal(k, x.shape, x.dtype) for x, k in zip(leaves, keys)]
   state = state.replace(params=jax.tree.unflatten(treedef, noisy))
-  manager = train.checkpoint_manager(path, config.train)
-  manager.save(7, args=ocp.args.Composite(state=ocp.args.StandardSave(state)), force=True)
+  manager = checkpoints.manager(path, config.train)
+  manager.save(7, args=ocp.args.Composite(state=ocp.args.PyTreeSave(state)), force=True)
   manager.wait_until_finished()
   manager.close()
   (path / "config.json").write_text(json.dumps(config.to_dict(), default=str))
@@ -95,7 +96,7 @@ def test_one_compile_per_padded_shape_and_batches(workdir):
   batch = np.stack([_photo(2 * m, 3 * m, seed=s) for s in range(3)])
   out = fresh(batch)
   assert out.shape == batch.shape and fresh.compiled_shapes() == 2
-  np.testing.assert_allclose(out[1], fresh(batch[1]), atol=1e-5)
+  assert_close(out[1], fresh(batch[1]))
 
 
 def test_tiles_cover_and_blend_without_seams():
@@ -231,4 +232,4 @@ def test_export_round_trip_without_our_model_code(enhancer, tmp_path, size):
     expected = enhancer(padded, prompt="a bright photo")[:37, :50]
   else:
     expected = enhancer(image, prompt="a bright photo")
-  np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, atol=1e-5)
+  assert_close(np.load(tmp_path / "out.npy"), expected)

@@ -10,28 +10,13 @@ import time
 
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
 import pytest
 
 from configs import tiny
 from nalsuper_jax import config_check, evaluate, train
-from tfds_builders.synthetic_lowlight import synthetic_lowlight_dataset_builder as synthetic
+from tests import runs
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-  path = tmp_path_factory.mktemp("tfds")
-  synthetic.Builder(data_dir=str(path)).download_and_prepare()
-  return str(path)
-
-
-def _config(data_dir, **train_overrides):
-  config = tiny.get_config()
-  config.data.data_dir = data_dir
-  config.train.update(train_overrides)
-  return config
 
 
 def _main(workdir, data_dir, *flags, env=None, **popen):
@@ -39,14 +24,6 @@ def _main(workdir, data_dir, *flags, env=None, **popen):
          f"--workdir={workdir}", f"--config.data.data_dir={data_dir}", "--mode=train", *flags]
   return subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ, **(env or {})),
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
-
-
-def _final_params(workdir):
-  manager = ocp.CheckpointManager(pathlib.Path(workdir) / "checkpoints")
-  step = manager.latest_step()
-  restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
-  manager.close()
-  return step, restored["state"]["params"]
 
 
 def test_config_errors_name_the_field(tmp_path):
@@ -79,11 +56,13 @@ from nalsuper_jax import train
 config = tiny.get_config()
 config.data.data_dir = sys.argv[1]
 config.data.batch_size = 8
+config.train.log_every = 1
 config.mesh.fsdp = int(sys.argv[3])
 config.sharding.fsdp = config.mesh.fsdp > 1
-result = train.train_and_evaluate(config, sys.argv[2], evaluate_during=False)
+train.run(config, sys.argv[2])
 import jax
-print("CURVE", jax.device_count(), json.dumps([h["loss/total"] for h in result.history]))
+metrics = train.read_metrics(sys.argv[2])
+print("CURVE", jax.device_count(), json.dumps([metrics[s]["loss/total"] for s in sorted(metrics)]))
 """
 
 
@@ -125,12 +104,12 @@ def test_sigkill_then_rerun_equals_uninterrupted_run(data_dir, tmp_path):
   _wait_for_checkpoint(tmp_path / "killed", 8, killed)
   killed.send_signal(signal.SIGKILL)
   killed.wait(timeout=60)
-  assert _final_params(tmp_path / "killed")[0] < 16  # it really stopped partway
+  assert runs.final_params(tmp_path / "killed")[0] < 16  # it really stopped partway
   rerun = _main(tmp_path / "killed", data_dir, steps)
   output = rerun.communicate(timeout=600)[0]
   assert rerun.returncode == 0, output[-3000:]
-  step_a, params_a = _final_params(tmp_path / "whole")
-  step_b, params_b = _final_params(tmp_path / "killed")
+  step_a, params_a = runs.final_params(tmp_path / "whole")
+  step_b, params_b = runs.final_params(tmp_path / "killed")
   assert step_a == step_b == 16
   for a, b in zip(jax.tree.leaves(params_a), jax.tree.leaves(params_b)):
     np.testing.assert_array_equal(a, b)
@@ -143,25 +122,26 @@ def test_sigterm_saves_and_exits_cleanly(data_dir, tmp_path):
   output = proc.communicate(timeout=300)[0]
   assert proc.returncode == 0, output[-3000:]
   assert "preempted at step" in output
-  step, params = _final_params(tmp_path)
+  step, params = runs.final_params(tmp_path)
   assert step > 4
   assert all(np.isfinite(x).all() for x in jax.tree.leaves(params))
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(data_dir, tmp_path):
-  config = _config(data_dir, learning_rate=1e30, end_learning_rate=0.0, grad_clip=0.0,
+  config = runs.config(data_dir, learning_rate=1e30, end_learning_rate=0.0, grad_clip=0.0,
                    checkpoint_every=1, steps=12)
-  with pytest.raises(train.NonFiniteLossError, match=r"non-finite loss .* at step (\d+)") as e:
-    train.train_and_evaluate(config, tmp_path, evaluate_during=False)
-  failed = int(str(e.value).split("at step ")[1].split(";")[0])
-  step, params = _final_params(tmp_path)
+  with pytest.raises(train.NonFiniteLossError,
+                     match=r"diverged: non-finite .* at step \d+ .*from initialisation") as e:
+    train.run(config, tmp_path)
+  failed = int(str(e.value).split(" at step ")[1].split(" ")[0])
+  step, params = runs.final_params(tmp_path)
   assert step < failed
   assert all(np.isfinite(x).all() for x in jax.tree.leaves(params))
 
 
 def test_eval_writes_summary_csv_and_pictures(data_dir, tmp_path):
-  config = _config(data_dir, steps=4)
-  train.train_and_evaluate(config, tmp_path, evaluate_during=False)
+  config = runs.config(data_dir, steps=4)
+  train.run(config, tmp_path)
   summary = evaluate.run(config, tmp_path)
   for key in ("psnr", "ssim", "psnr_gt_mean", "ssim_gt_mean", "input_psnr", "input_ssim",
               "psnr_default_prompt", "num_images", "step", "psnr_gamma", "psnr_clahe",

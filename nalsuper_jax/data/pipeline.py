@@ -1,9 +1,9 @@
 """grain input pipelines: training crops and whole-image evaluation.
 
-Training: data source -> this process's disjoint 1/N -> seeded shuffle (new
-order every epoch) -> repeat -> the same random crop on low and high -> flips
-and 90-degree rotations -> optional on-the-fly degradation -> tokenization ->
-batch -> prefetch (threads, or worker processes). All randomness is a function
+Training: data source -> seeded shuffle (new order every epoch) -> repeat ->
+the same random crop on low and high -> flips and 90-degree rotations ->
+optional on-the-fly degradation -> tokenization -> this process's part of
+each global batch -> batch -> prefetch (threads, or worker processes). All randomness is a function
 of (seed, element index), so the iterator's state is just a position: saving
 it with the checkpoint and restoring it gives exactly the batches an
 uninterrupted run would have seen.
@@ -39,7 +39,8 @@ class Shard:
       raise ValueError(f"process index {self.index} outside [0, {self.count})")
 
 
-def _text(value) -> str:
+def text(value) -> str:
+  """TFDS text (bytes) or str -> str."""
   return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
@@ -47,7 +48,7 @@ class DecodeText(grain.transforms.Map):
   """TFDS Text features arrive as bytes; the tokenizer wants str."""
 
   def map(self, element):
-    return {**element, "caption": _text(element["caption"]), "name": _text(element["name"])}
+    return {**element, "caption": text(element["caption"]), "name": text(element["name"])}
 
 
 class PairedCropFlipRotate(grain.transforms.RandomMap):
@@ -63,7 +64,7 @@ class PairedCropFlipRotate(grain.transforms.RandomMap):
   def random_map(self, element, rng: np.random.Generator):
     low, high = np.asarray(element["low"]), np.asarray(element["high"])
     if low.shape != high.shape:
-      raise ValueError(f"{_text(element.get('name', '?'))}: low {low.shape} != high {high.shape}")
+      raise ValueError(f"{text(element.get('name', '?'))}: low {low.shape} != high {high.shape}")
     h, w = low.shape[:2]
     ph, pw = max(self.crop - h, 0), max(self.crop - w, 0)
     if ph or pw:
@@ -118,7 +119,7 @@ def caption_contents(source: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
   contents = set()
   for i in range(len(source)):
     e = source[i]
-    contents.add(captions_lib.content_of(_text(e["caption"]), np.asarray(e["high"])))
+    contents.add(captions_lib.content_of(text(e["caption"]), np.asarray(e["high"])))
   return tuple(sorted(contents))
 
 
@@ -163,13 +164,13 @@ class AugmentCaption(grain.transforms.RandomMap):
       content = element["content"]
       return {**element, "caption": f"{content}, {looks.text()}" if content else looks.text()}
     if u < a.appearance:
-      text = looks.text()
+      caption = looks.text()
     elif u < a.appearance + a.exposure:
-      text = f"a {looks.exposure} photo"
+      caption = f"a {looks.exposure} photo"
     else:
       content = self.contents[int(rng.integers(len(self.contents)))]
-      text = f"{content}, {looks.text()}" if content else looks.text()
-    return {**element, "caption": text}
+      caption = f"{content}, {looks.text()}" if content else looks.text()
+    return {**element, "caption": caption}
 
 
 class Tokenize(grain.transforms.Map):
@@ -217,12 +218,46 @@ def per_process_batch(global_batch: int, shard: Shard) -> int:
   return global_batch // shard.count
 
 
+class ProcessSlice(grain.MapDataset):
+  """This process's contiguous part of every global batch of `parent`.
+
+  The global stream (shuffle, crops, degradation, captions) is the same on
+  every process and its randomness is keyed by the global index, so global
+  batch b is the same examples with the same augmentation whatever the
+  process count: N processes reproduce the one-process loss curve. Maps are
+  lazy, so each process only decodes and augments its own disjoint part.
+  """
+
+  def __init__(self, parent: grain.MapDataset, global_batch: int, shard: Shard):
+    super().__init__(parent)
+    self._global = global_batch
+    self._local = per_process_batch(global_batch, shard)
+    self._offset = shard.index * self._local
+
+  def __len__(self) -> int:
+    return len(self._parent) // self._global * self._local
+
+  def __getitem__(self, index):
+    if isinstance(index, slice):
+      return self.slice(index)
+    batch, position = divmod(index, self._local)
+    return self._parent[batch * self._global + self._offset + position]
+
+  def __str__(self) -> str:
+    return f"ProcessSlice(global_batch={self._global}, local={self._local}, offset={self._offset})"
+
+
 def train_dataset(source: Sequence[Mapping[str, Any]], *, crop: int, global_batch: int,
                   seed: int, tokenizer: Tokenizer | None, shard: Shard = Shard(),
                   augment: bool = True,
                   degradation: degrade_lib.DegradeConfig | None = None,
-                  caption_augment: CaptionAugment = CaptionAugment()) -> grain.MapDataset:
+                  caption_augment: CaptionAugment = CaptionAugment(),
+                  keep_names: bool = False) -> grain.MapDataset:
   """The infinite, deterministic training dataset of this process's batches.
+
+  Every process builds the same global stream and takes its slice of each
+  global batch (`ProcessSlice`), so the batches do not depend on the number
+  of processes. `keep_names` keeps each example's name (for data logs).
 
   With `degradation`, `low` is regenerated from `high` for every element
   (on-the-fly pairs from clean images) and captions' appearance words are
@@ -230,10 +265,10 @@ def train_dataset(source: Sequence[Mapping[str, Any]], *, crop: int, global_batc
   dropped (text-free ablations); otherwise `caption_augment` may replace
   them (see CaptionAugment; swapping reads every example's caption once here).
   """
-  if len(source) < shard.count:
-    raise ValueError(f"{len(source)} examples cannot be split over {shard.count} processes")
-  ds = grain.MapDataset.source(source)[shard.index::shard.count]
-  ds = ds.seed(seed).shuffle().repeat().map(DecodeText())
+  if len(source) < global_batch:
+    raise ValueError(f"{len(source)} training examples cannot fill one batch of "
+                     f"config.data.batch_size={global_batch}")
+  ds = grain.MapDataset.source(source).seed(seed).shuffle().repeat().map(DecodeText())
   if tokenizer is not None and degradation is not None:
     ds = ds.map(SplitContent())
   ds = ds.random_map(PairedCropFlipRotate(crop, augment))
@@ -246,7 +281,9 @@ def train_dataset(source: Sequence[Mapping[str, Any]], *, crop: int, global_batc
       ds = ds.random_map(AugmentCaption(caption_augment, contents))
     ds = ds.map(Tokenize(tokenizer))
     keys = TRAIN_KEYS
-  return ds.map(KeepKeys(keys)).batch(per_process_batch(global_batch, shard), drop_remainder=True)
+  keys += ("name",) if keep_names else ()
+  ds = ProcessSlice(ds.map(KeepKeys(keys)), global_batch, shard)
+  return ds.batch(per_process_batch(global_batch, shard), drop_remainder=True)
 
 
 def train_iterator(dataset: grain.MapDataset, *, num_threads: int = 2,

@@ -19,6 +19,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Iterable, Sequence
 
+from nalsuper_jax.checkpoints import CheckpointError
 from nalsuper_jax.data.images import ImageError
 from nalsuper_jax.enhance import photo_io
 
@@ -101,7 +102,11 @@ def main(argv: Sequence[str] | None = None) -> int:
   for line in missing:
     print(f"error: {line}", file=sys.stderr)
   output = pathlib.Path(args.output)
-  enhancer = _load(args) if files else None
+  try:
+    enhancer = _load(args) if files else None
+  except CheckpointError as e:
+    print(f"nalsuper-enhance: {e}", file=sys.stderr)
+    return 1
   done = skipped = 0
   failed = len(missing)
   claimed: dict[pathlib.Path, pathlib.Path] = {}

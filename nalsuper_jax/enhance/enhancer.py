@@ -13,35 +13,20 @@ and reuses it, and each prompt is encoded once and cached.
 
 from __future__ import annotations
 
-import json
 import pathlib
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
+from nalsuper_jax import checkpoints
 from nalsuper_jax.enhance import photo_io, tiling
 from nalsuper_jax.models import NaLSuper, pad_to_multiple
 from nalsuper_jax.text import LoadedTextEncoder, TextFeatures
 
 DEFAULT_TILE = 1024
 DEFAULT_OVERLAP = 64
-
-
-def workdir_config(workdir: str | pathlib.Path) -> ml_collections.ConfigDict:
-  """The resolved config that training wrote into the workdir (config.json)."""
-  from nalsuper_jax import train  # pylint: disable=import-outside-toplevel
-  path = train.workdir_path(workdir) / "config.json"
-  try:
-    values = json.loads(path.read_text())
-  except FileNotFoundError:
-    raise FileNotFoundError(f"{path}: no config.json; is {workdir} a training workdir "
-                            "(python main.py ... --workdir=...)?") from None
-  except json.JSONDecodeError as e:
-    raise ValueError(f"{path}: not valid JSON ({e})") from e
-  return ml_collections.ConfigDict(values)
 
 
 class Enhancer:
@@ -67,10 +52,13 @@ class Enhancer:
   @classmethod
   def from_workdir(cls, workdir: str | pathlib.Path, checkpoint: str | int = "latest",
                    **options) -> "Enhancer":
-    """Loads `config.json` and the latest/best/step-N checkpoint of a training run."""
-    from nalsuper_jax import evaluate  # pylint: disable=import-outside-toplevel
-    config = workdir_config(workdir)
-    model, text, image_params, text_params, step = evaluate.restore_params(
+    """Loads `config.json` and the latest/best/step-N weights of a training run.
+
+    Only the parameters (or their EMA) are restored; a checkpoint that is
+    unreadable or holds non-finite weights raises `CheckpointError`.
+    """
+    config = checkpoints.read_config(workdir)
+    model, text, image_params, text_params, step = checkpoints.restore_params(
         config, workdir, checkpoint)
     options.setdefault("default_prompt", config.eval.default_prompt or "")
     return cls(model, text, image_params, text_params, step=step, **options)

@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nalsuper_jax.checkpoints import CheckpointError
 from nalsuper_jax.enhance import photo_io
 from nalsuper_jax.enhance.enhancer import Enhancer
 
@@ -117,7 +118,11 @@ def main(argv: Sequence[str] | None = None) -> int:
   p.add_argument("--batch", type=int, default=1, help="batch size (0: symbolic)")
   args = p.parse_args(argv)
   which = int(args.which) if args.which.isdigit() else args.which
-  enhancer = Enhancer.from_workdir(args.workdir, which)
+  try:
+    enhancer = Enhancer.from_workdir(args.workdir, which)
+  except CheckpointError as e:
+    print(f"nalsuper-export: {e}", file=sys.stderr)
+    return 1
   meta = export_bundle(enhancer, args.output, size=args.size, batch=args.batch or None)
   print(f"nalsuper-export: wrote {args.output} (step {meta['step']}, size "
         f"{'symbolic' if meta['size'] is None else 'x'.join(map(str, meta['size']))}, "

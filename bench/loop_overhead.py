@@ -1,0 +1,68 @@
+"""The training loop's overhead over the bare compiled step, at the demo shape.
+
+  python -m bench.loop_overhead [--steps 40] [--warmup 10] [--data_dir DIR]
+
+Bare: `bench.train_step.measure` (the jitted train step on one fixed batch of
+the demo shape, timed step by step, median). Loop: `train.run` on `configs/default.py` (grain
+pipeline with on-the-fly degradation, metrics fetched every `log_every`
+steps, Orbax manager consulted every step), timed from the `uptime` the
+loop writes to `metrics.jsonl` between two log steps after the warm-up.
+Periodic evaluation and intermediate checkpoints are off so that the
+difference is the loop itself. Builds `synthetic_lowlight` into a temporary
+folder unless --data_dir holds it. Writes bench/results/loop_overhead-*.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+
+from bench import common, train_step
+
+
+def loop_step_seconds(config, workdir: str, steps: int, warmup: int) -> float:
+  """Seconds per step of `train.run` between log steps `warmup` and `warmup + steps`."""
+  from nalsuper_jax import train  # pylint: disable=import-outside-toplevel
+  with config.unlocked():
+    config.train.steps = warmup + steps
+    config.train.log_every = warmup if steps % warmup == 0 else 1
+    config.train.checkpoint_every = warmup + steps
+    config.train.eval_every = 0
+  train.run(config, workdir)
+  metrics = train.read_metrics(workdir)
+  return (metrics[warmup + steps]["uptime"] - metrics[warmup]["uptime"]) / steps
+
+
+def main(argv=None) -> dict:
+  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  p.add_argument("--steps", type=int, default=40)
+  p.add_argument("--warmup", type=int, default=10)
+  p.add_argument("--data_dir", default=None)
+  p.add_argument("--out", default="bench/results")
+  args = p.parse_args(argv)
+  from configs import default  # pylint: disable=import-outside-toplevel
+  with tempfile.TemporaryDirectory() as tmp:
+    data_dir = args.data_dir
+    if data_dir is None:
+      from tfds_builders.synthetic_lowlight import synthetic_lowlight_dataset_builder as synthetic  # pylint: disable=import-outside-toplevel
+      data_dir = f"{tmp}/tfds"
+      synthetic.Builder(data_dir=data_dir).download_and_prepare()
+    config = default.get_config()
+    config.data.data_dir = data_dir
+    bare = train_step.measure(config.model.size, config.data.crop, config.data.batch_size,
+                              args.steps)["step_s"]
+    loop = loop_step_seconds(config, f"{tmp}/run", args.steps, args.warmup)
+  overhead = loop / bare - 1
+  print(f"demo shape ({config.data.batch_size}x{config.data.crop}x{config.data.crop}): bare "
+        f"step {bare:.4f} s, loop {loop:.4f} s per step, overhead {100 * overhead:+.1f}%")
+  command = "python -m bench.loop_overhead " + " ".join(sys.argv[1:] if argv is None else argv)
+  result = {"command": command.strip(), "batch": config.data.batch_size,
+            "crop": config.data.crop, "steps": args.steps, "bare_step_s": bare,
+            "loop_step_s": loop, "overhead": overhead}
+  print(f"wrote {common.record('loop_overhead', result, args.out)}")
+  return result
+
+
+if __name__ == "__main__":
+  main()

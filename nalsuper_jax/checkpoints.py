@@ -1,0 +1,441 @@
+"""Checkpoints: the train state, the Orbax manager, saving, and two restores.
+
+A checkpoint step holds `state` (params, optimizer state, step, EMA),
+`data` (the grain iterator position) and `config` (the resolved config).
+Orbax decides when to save (`manager`'s policies: the interval, eval steps,
+the final step, SIGTERM and multi-host preemption) and what to keep (the
+latest `keep_checkpoints` plus the best by eval PSNR).
+
+Two ways back:
+- `restore_train_state` (training) restores the whole state and the data
+  position, compares the parameter tree with the model built from the new
+  config before anything is touched, and falls back to the newest earlier
+  checkpoint when one is unreadable or holds non-finite numbers.
+- `restore_params` (evaluation, `Enhancer`, export) restores only the
+  parameters (or their EMA) into `jax.eval_shape` targets: no optimizer is
+  built.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pathlib
+from typing import Any, Callable, Sequence
+
+import flax
+import flax.linen as nn
+import grain
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+from etils import epath
+from flax import traverse_util
+
+from nalsuper_jax import sharding
+from nalsuper_jax.models import NaLSuper, NaLSuperConfig
+from nalsuper_jax.text import LoadedTextEncoder, load_text_encoder
+
+log = logging.getLogger("nalsuper_jax.checkpoints")
+
+CHECKPOINT_DIR = "checkpoints"      # <workdir>/checkpoints/<step>/
+CORRUPT_DIR = "checkpoints_corrupt"  # bad steps are moved here, never deleted
+CONFIG_FILE = "config.json"         # the resolved config of the run
+BEST_METRIC = "psnr"                # eval metric that picks the best checkpoint (higher wins)
+# A restored leaf whose fingerprint (sum |x|, sum x^2) moved by more than this,
+# relative, was damaged on disk. Far above float32 summation-order noise (a
+# restore onto another topology reduces in another order), far below any
+# real corruption (a flipped exponent bit changes a value by 2^k).
+FINGERPRINT_RTOL = 1e-4
+
+
+class CheckpointError(RuntimeError):
+  """A checkpoint is missing, unreadable, non-finite or does not fit the model."""
+
+
+@flax.struct.dataclass
+class TrainState:
+  step: jax.Array
+  params: Any          # {"image": ...} (+ {"text": ...} when the text tower trains)
+  opt_state: Any
+  ema: Any             # EMA of params (what evaluates), or None
+
+
+# ----------------------------------------------------------------------------
+# Workdir, config and model
+# ----------------------------------------------------------------------------
+def workdir_path(workdir: str | os.PathLike) -> epath.Path:
+  """Local workdirs become absolute (Orbax requires it); gs:// etc. stay as they are."""
+  text = os.fspath(workdir)
+  if "://" in text:
+    return epath.Path(text)
+  return epath.Path(os.path.abspath(os.path.expanduser(text)))
+
+
+def write_atomic(path: epath.Path | pathlib.Path, data: bytes | str) -> None:
+  """Writes a temporary name, then renames: a reader never sees half a file."""
+  path = epath.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+  if isinstance(data, str):
+    tmp.write_text(data)
+  else:
+    tmp.write_bytes(data)
+  tmp.replace(path)
+
+
+def write_config(workdir: epath.Path, config: ml_collections.ConfigDict) -> None:
+  """`<workdir>/config.json` (process 0, atomically)."""
+  if jax.process_index() == 0:
+    write_atomic(workdir / CONFIG_FILE, json.dumps(config.to_dict(), indent=2, default=str) + "\n")
+
+
+def read_config(workdir: str | os.PathLike) -> ml_collections.ConfigDict:
+  """The resolved config a training run wrote into its workdir."""
+  path = workdir_path(workdir) / CONFIG_FILE
+  try:
+    values = json.loads(path.read_text())
+  except FileNotFoundError:
+    raise CheckpointError(f"{path}: no {CONFIG_FILE}; is {workdir} a training workdir "
+                          "(python main.py ... --workdir=...)?") from None
+  except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    raise CheckpointError(f"{path}: not valid JSON ({e})") from None
+  return ml_collections.ConfigDict(values)
+
+
+def config_differences(old: dict, new: dict) -> list[str]:
+  """`config.<field>: old -> new` for every leaf that differs (flattened)."""
+  flat_old = traverse_util.flatten_dict(old, sep=".")
+  flat_new = traverse_util.flatten_dict(new, sep=".")
+  out = []
+  for key in sorted(set(flat_old) | set(flat_new)):
+    a, b = flat_old.get(key, "<absent>"), flat_new.get(key, "<absent>")
+    if json.dumps(a, default=str) != json.dumps(b, default=str):
+      out.append(f"config.{key}: {a} -> {b}")
+  return out
+
+
+def build_model(config: ml_collections.ConfigDict) -> NaLSuper:
+  return NaLSuper(NaLSuperConfig.from_config(config.model))
+
+
+def build_text(config: ml_collections.ConfigDict, model: NaLSuper) -> LoadedTextEncoder | None:
+  """The text tower, or None for text-free ablations (no FiLM, no TCM)."""
+  if not model.config.uses_text:
+    return None
+  return load_text_encoder(config.text)
+
+
+def init_params_fn(config: ml_collections.ConfigDict, model: NaLSuper,
+                   text: LoadedTextEncoder | None) -> Callable[[jax.Array], dict]:
+  """rng -> {"image": boxed params (+ "text" when the tower trains)}."""
+  m = model.config.multiple
+  trainable_text = bool(config.text.trainable) and text is not None
+
+  def init(rng):
+    feats = None
+    if text is not None:
+      ids = jnp.zeros((1, 2), jnp.int32)
+      feats = text.module.apply({"params": text.params}, ids, jnp.ones((1, 2), bool))
+    params = {"image": model.init(rng, jnp.zeros((1, m, m, 3), jnp.float32), feats)["params"]}
+    if trainable_text:
+      params["text"] = text.params
+    return params
+  return init
+
+
+def create_train_state(config: ml_collections.ConfigDict, model: NaLSuper,
+                       text: LoadedTextEncoder | None, tx: optax.GradientTransformation,
+                       mesh: jax.sharding.Mesh) -> tuple[TrainState, Any]:
+  """Initialises the state directly into its shardings; returns (state, shardings)."""
+  init_params = init_params_fn(config, model, text)
+
+  def init(rng):
+    params = init_params(rng)
+    ema = params if config.train.ema_decay else None
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                      opt_state=tx.init(params), ema=ema)
+
+  rng = jax.random.key(config.seed)
+  shardings = sharding.param_shardings(jax.eval_shape(init, rng), mesh,
+                                       sharding.rules(config.sharding))
+  state = jax.jit(lambda r: nn.meta.unbox(init(r)), out_shardings=shardings)(rng)
+  return state, shardings
+
+
+def abstract_like(tree: Any, shardings: Any) -> Any:
+  """Shape/dtype/sharding structs, the target Orbax restores into."""
+  return jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+                      tree, shardings)
+
+
+# ----------------------------------------------------------------------------
+# The manager: when to save, what to keep
+# ----------------------------------------------------------------------------
+class StopRequested:
+  """A SIGTERM flag as an Orbax save policy: the next step saves, then the loop exits."""
+
+  def __init__(self):
+    self.requested = False
+
+  def should_save(self, step, previous_steps, *, context) -> bool:  # SaveDecisionPolicy
+    del step, previous_steps, context
+    return self.requested
+
+
+def manager(workdir: epath.Path, train: ml_collections.ConfigDict, *,
+            stop: StopRequested | None = None, read_only: bool = False) -> ocp.CheckpointManager:
+  """The one place that decides when to save and which checkpoints stay.
+
+  Saves: every `checkpoint_every` steps, at every eval step (so its metrics
+  are kept), at the final step, on SIGTERM (`stop`) and at a multi-host
+  preemption sync point. Keeps: the latest `keep_checkpoints` plus the best
+  by eval PSNR.
+  """
+  policies = ocp.checkpoint_managers
+  save = [policies.FixedIntervalPolicy(train.checkpoint_every),
+          policies.SpecificStepsPolicy((int(train.steps),)),
+          policies.PreemptionCheckpointingPolicy()]
+  if train.eval_every:
+    save.append(policies.FixedIntervalPolicy(train.eval_every))
+  if stop is not None:
+    save.append(stop)
+  options = ocp.CheckpointManagerOptions(
+      save_decision_policy=policies.AnySavePolicy(save),
+      preservation_policy=policies.AnyPreservationPolicy([
+          policies.LatestN(n=train.keep_checkpoints),
+          policies.BestN(get_metric_fn=lambda m: m[BEST_METRIC], reverse=False, n=1,
+                         keep_checkpoints_without_metrics=False)]),
+      best_fn=lambda m: m[BEST_METRIC], best_mode="max",
+      enable_async_checkpointing=bool(train.async_checkpoints) and not read_only,
+      read_only=read_only, create=not read_only, cleanup_tmp_directories=not read_only)
+  # Handlers named up front so that metadata (shapes, before any restore) is readable.
+  handlers = {"state": ocp.PyTreeCheckpointHandler(), "config": ocp.JsonCheckpointHandler(),
+              "fingerprint": ocp.JsonCheckpointHandler(),
+              "data": grain.checkpoint.CheckpointHandler()}
+  return ocp.CheckpointManager(workdir / CHECKPOINT_DIR, options=options, item_handlers=handlers)
+
+
+def save(mgr: ocp.CheckpointManager, step: int, state: TrainState, iterator,
+         config: ml_collections.ConfigDict, metrics: dict[str, float] | None = None) -> bool:
+  """Saves if the manager's policies say so; returns whether it did."""
+  args = ocp.args.Composite(
+      state=ocp.args.PyTreeSave(state),
+      fingerprint=ocp.args.JsonSave(fingerprint(state)),
+      data=grain.checkpoint.CheckpointSave(iterator),
+      config=ocp.args.JsonSave(config.to_dict()))
+  return mgr.save(step, args=args, metrics=metrics)
+
+
+# ----------------------------------------------------------------------------
+# Checks
+# ----------------------------------------------------------------------------
+def _path(keys: Sequence[Any]) -> str:
+  return "/".join(str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k)))) for k in keys)
+
+
+def fingerprint(tree: Any) -> dict[str, list[float]]:
+  """{leaf path: [sum |x|, sum x^2]} of every floating leaf, computed on device.
+
+  Orbax stores no checksum, so a damaged data file can restore as finite
+  garbage; comparing these two numbers per leaf after a restore catches it.
+  """
+  leaves = [(_path(p), x) for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]
+            if hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.floating)]
+  sums = jax.device_get(jax.jit(lambda xs: [
+      jnp.stack([jnp.abs(x.astype(jnp.float32)).sum(), jnp.square(x.astype(jnp.float32)).sum()])
+      for x in xs])([x for _, x in leaves]))
+  return {name: [float(v) for v in s] for (name, _), s in zip(leaves, sums)}
+
+
+def damaged_leaves(restored: Any, saved: dict[str, list[float]], prefix: str = "") -> list[str]:
+  """Leaves of `restored` whose fingerprint differs from the saved one (or is non-finite)."""
+  out = []
+  for name, (absolute, square) in fingerprint(restored).items():
+    expected = saved.get(prefix + name)
+    if not (np.isfinite(absolute) and np.isfinite(square)):
+      out.append(f"{prefix}{name} (non-finite values)")
+    elif expected is not None and not np.allclose([absolute, square], expected,
+                                                  rtol=FINGERPRINT_RTOL, atol=1e-30):
+      out.append(f"{prefix}{name} (checksum differs from the one saved)")
+  return out
+
+
+def _saved_fingerprint(mgr: ocp.CheckpointManager, step: int) -> dict[str, list[float]]:
+  """The fingerprint saved with a step ({} for checkpoints written without one)."""
+  try:
+    return dict(mgr.restore(step, args=ocp.args.Composite(
+        fingerprint=ocp.args.JsonRestore()))["fingerprint"] or {})
+  except (KeyError, ValueError, FileNotFoundError):
+    return {}
+
+
+def check_shapes(saved: Any, expected: Any, step: int, where: str,
+                 differences: Sequence[str] = ()) -> None:
+  """Raises one line naming the first parameter whose shape differs."""
+  flat_saved = {_path(p): tuple(x.shape) for p, x in
+                jax.tree_util.tree_flatten_with_path(saved)[0] if hasattr(x, "shape")}
+  flat_new = {_path(p): tuple(x.shape) for p, x in
+              jax.tree_util.tree_flatten_with_path(expected)[0] if hasattr(x, "shape")}
+  hint = (f"; the config differs from the saved one in {', '.join(differences)}"
+          if differences else "")
+  for name in sorted(set(flat_saved) | set(flat_new)):
+    a, b = flat_saved.get(name), flat_new.get(name)
+    if a != b:
+      raise CheckpointError(
+          f"{where}/{step}: parameter {name} has shape {a} in the checkpoint but "
+          f"{b} in the model built from the config{hint}")
+
+
+# ----------------------------------------------------------------------------
+# Restores
+# ----------------------------------------------------------------------------
+def _pytree_restore(target: Any, partial: bool = False) -> ocp.args.PyTreeRestore:
+  """Restore into `target`'s shapes, dtypes and shardings (only its keys if `partial`)."""
+  return ocp.args.PyTreeRestore(item=target, partial_restore=partial,
+                                restore_args=ocp.checkpoint_utils.construct_restore_args(target))
+
+
+def _steps_newest_first(mgr: ocp.CheckpointManager) -> list[int]:
+  return sorted(mgr.all_steps(), reverse=True)
+
+
+def _quarantine(mgr: ocp.CheckpointManager, step: int) -> None:
+  """Moves a bad step out of the manager's folder (kept for inspection, never reused)."""
+  if jax.process_index() == 0:
+    source = epath.Path(mgr.directory) / str(step)
+    target = epath.Path(mgr.directory).parent / CORRUPT_DIR / str(step)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+      target.rmtree()
+    source.rename(target)
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils  # only multi-host runs need the barrier
+    multihost_utils.sync_global_devices(f"quarantine checkpoint {step}")
+  mgr.reload()
+
+
+def restore_train_state(mgr: ocp.CheckpointManager, target: Any, iterator,
+                        config: ml_collections.ConfigDict) -> tuple[TrainState | None, int]:
+  """The newest good checkpoint's state (data position restored into `iterator`).
+
+  Before anything changes, the saved parameter tree is compared with
+  `target` (a shape mismatch is a `CheckpointError` naming the parameter and
+  the config fields that changed). A step that fails to restore or holds
+  non-finite numbers is reported, moved to `<workdir>/checkpoints_corrupt/`,
+  and the next older one is tried. Returns (None, 0) when none is left.
+  """
+  where = mgr.directory
+  for step in _steps_newest_first(mgr):
+    try:
+      state_meta = mgr.item_metadata(step)["state"]
+      differences = config_differences(saved_config(mgr, step), config.to_dict())
+    except Exception as e:  # pylint: disable=broad-except  # any unreadable metadata
+      state_meta, differences, failure = None, [], f"metadata unreadable ({_short(e)})"
+    if state_meta is not None:
+      check_shapes(state_meta["params"], target.params, step, where, differences)
+      try:
+        restored = mgr.restore(step, args=ocp.args.Composite(
+            state=_pytree_restore(target),
+            data=grain.checkpoint.CheckpointRestore(iterator)))
+        state = restored["state"]
+        bad = damaged_leaves(state, _saved_fingerprint(mgr, step))
+        if not bad:
+          return state, step
+        failure = f"{bad[0]}" + (f" and {len(bad) - 1} more" if len(bad) > 1 else "")
+      except Exception as e:  # pylint: disable=broad-except  # TensorStore/IO/decode errors
+        failure = f"restore failed ({_short(e)})"
+    log.error("checkpoint %s/%d is bad: %s; moving it to %s and trying an older one",
+              where, step, failure, CORRUPT_DIR)
+    _quarantine(mgr, step)
+  return None, 0
+
+
+def _short(e: BaseException) -> str:
+  """The first line of an exception, bounded (TensorStore errors run to pages)."""
+  text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+  return f"{type(e).__name__}: {text[:300]}"
+
+
+def saved_config(mgr: ocp.CheckpointManager, step: int) -> dict:
+  """The config a checkpoint was saved with ({} if it has none)."""
+  try:
+    return dict(mgr.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))
+                ["config"] or {})
+  except (KeyError, ValueError, FileNotFoundError):
+    return {}
+
+
+def select_step(mgr: ocp.CheckpointManager, which: str | int) -> int:
+  """"latest", "best" (by eval PSNR) or a step number -> an existing step."""
+  where = mgr.directory
+  steps = sorted(mgr.all_steps())
+  if not steps:
+    raise CheckpointError(f"{where}: no checkpoint; train first (--mode=train) or check "
+                          "--workdir")
+  if which == "latest":
+    return steps[-1]
+  if which == "best":
+    best = mgr.best_step()  # None when no checkpoint carries eval metrics
+    if best is None:
+      raise CheckpointError(f"{where}: no checkpoint has an eval {BEST_METRIC} (train with "
+                            "config.train.eval_every > 0), so there is no best one; use "
+                            "latest or a step")
+    return int(best)
+  try:
+    step = int(which)
+  except (TypeError, ValueError):
+    raise CheckpointError(f"checkpoint {which!r}: expected latest, best or a step number") \
+        from None
+  if step not in steps:
+    raise CheckpointError(f"{where}: no checkpoint at step {step}; have {steps}")
+  return step
+
+
+def restore_params(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
+                   which: str | int = "latest") -> tuple[NaLSuper, LoadedTextEncoder | None,
+                                                          Any, Any, int]:
+  """(model, text, image params, text params, step): weights only, no optimizer.
+
+  `which`: "latest", "best" (by eval PSNR) or a step number. The EMA
+  parameters are returned when training kept them (they are what
+  evaluates). Non-finite weights are refused.
+  """
+  workdir = workdir_path(workdir)
+  model = build_model(config)
+  text = build_text(config, model)
+  abstract = jax.eval_shape(lambda: nn.meta.unbox(
+      init_params_fn(config, model, text)(jax.random.key(0))))
+  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+  target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
+                        abstract)
+  mgr = manager(workdir, config.train, read_only=True)
+  try:
+    step = select_step(mgr, which)
+    where = f"{mgr.directory}/{step}"
+    try:
+      meta = mgr.item_metadata(step)["state"]
+    except Exception as e:  # pylint: disable=broad-except
+      raise CheckpointError(f"{where}: unreadable ({_short(e)})") from None
+    use_ema = meta.get("ema") is not None
+    key = "ema" if use_ema else "params"
+    check_shapes(meta[key], target, step, mgr.directory)
+    try:
+      restored = mgr.restore(step, args=ocp.args.Composite(
+          state=_pytree_restore({key: target}, partial=True)))["state"][key]
+    except Exception as e:  # pylint: disable=broad-except  # TensorStore/IO/decode errors
+      raise CheckpointError(f"{where}: {key} failed to restore ({_short(e)})") from None
+    bad = damaged_leaves(restored, _saved_fingerprint(mgr, step), prefix=f"{key}/")
+  finally:
+    mgr.close()
+  if bad:
+    raise CheckpointError(f"{where}: damaged weights: {bad[0]}"
+                          f"{f' and {len(bad) - 1} more' if len(bad) > 1 else ''}; "
+                          "refusing to use them (pick another step with --checkpoint/--which)")
+  params = jax.device_get(restored)
+  text_params = params.get("text", text.params) if text is not None else None
+  return model, text, params["image"], text_params, int(step)

@@ -1,0 +1,161 @@
+"""Checkpoints a week-long run can trust: best kept, resumes validated, bad steps caught."""
+
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from nalsuper_jax import checkpoints, evaluate, train
+from nalsuper_jax.enhance import Enhancer, cli
+from tests import runs
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _steps(workdir):
+  return sorted(int(p.name) for p in (pathlib.Path(workdir) / "checkpoints").iterdir()
+                if p.name.isdigit())
+
+
+def _fake_evaluator(psnr_by_step):
+  """Injected eval metrics: the trainer must hand them to Orbax unchanged."""
+  def evaluator(model, text, params, step, writer):
+    del model, text, params, writer
+    return {"psnr": psnr_by_step[step], "ssim": 0.5}
+  return evaluator
+
+
+def test_best_checkpoint_is_kept_through_saves_and_resumes_and_selected(data_dir, tmp_path):
+  config = runs.config(data_dir, steps=12, eval_every=4, checkpoint_every=4, keep_checkpoints=1)
+  evaluator = _fake_evaluator({4: 30.0, 8: 20.0, 12: 10.0, 16: 25.0})
+  train.run(config, tmp_path, evaluator=evaluator)
+  assert _steps(tmp_path) == [4, 12]           # best (4) + latest (12); 8 dropped
+  config.train.steps = 16
+  train.run(config, tmp_path, evaluator=evaluator)   # resume: 4 must survive
+  assert _steps(tmp_path) == [4, 16]
+  assert train.read_metrics(tmp_path)[4]["eval/psnr"] == 30.0
+  mgr = checkpoints.manager(checkpoints.workdir_path(tmp_path), config.train, read_only=True)
+  assert checkpoints.select_step(mgr, "best") == 4
+  assert checkpoints.select_step(mgr, "latest") == 16
+  mgr.close()
+  assert Enhancer.from_workdir(tmp_path, "best").step == 4
+  assert evaluate.run(config, tmp_path, checkpoint="best")["step"] == 4
+
+
+def test_best_without_eval_metrics_says_so(data_dir, tmp_path):
+  config = runs.config(data_dir, steps=4)
+  train.run(config, tmp_path)
+  with pytest.raises(checkpoints.CheckpointError, match=r"no checkpoint has an eval psnr"):
+    checkpoints.restore_params(config, tmp_path, "best")
+  with pytest.raises(checkpoints.CheckpointError, match=r"no checkpoint at step 3; have \[4\]"):
+    checkpoints.restore_params(config, tmp_path, 3)
+
+
+def test_resume_validates_before_it_writes(data_dir, tmp_path):
+  config = runs.config(data_dir, steps=4)
+  train.run(config, tmp_path)
+  before = {p: p.read_bytes() for p in [tmp_path / "config.json", tmp_path / "metrics.jsonl"]}
+  listing = sorted(str(p) for p in tmp_path.rglob("*"))
+  wider = runs.config(data_dir, steps=8)
+  wider.model.channels = 16
+  with pytest.raises(checkpoints.CheckpointError) as e:
+    train.run(wider, tmp_path)
+  message = str(e.value)
+  assert "\n" not in message
+  assert re.search(r"checkpoints/4: parameter image/\S+ has shape \([\d, ]+\) in the "
+                   r"checkpoint but \([\d, ]+\) in the model built from the config", message)
+  assert "config.model.channels: 8 -> 16" in message
+  shorter = runs.config(data_dir, steps=2)
+  assert train.run(shorter, tmp_path).already_trained
+  assert {p: p.read_bytes() for p in before} == before   # nothing rewritten
+  assert sorted(str(p) for p in tmp_path.rglob("*")) == listing
+  # The same through main.py: one line, non-zero exit; and "already trained" exits 0.
+  main = [sys.executable, "main.py", "--config=configs/tiny.py", f"--workdir={tmp_path}",
+          f"--config.data.data_dir={data_dir}", "--mode=train"]
+  out = subprocess.run(main + ["--config.model.channels=16", "--config.train.steps=8"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr[-3000:]
+  assert out.stderr.strip().splitlines()[-1].startswith("main.py: ")
+  out = subprocess.run(main + ["--config.train.steps=4"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=300)
+  assert out.returncode == 0 and "already trained to step 4" in out.stdout, out.stderr[-3000:]
+  assert {p: p.read_bytes() for p in before} == before
+
+
+def _data_files(step_dir):
+  """The array chunk files of a step's state (params, EMA, optimizer moments).
+
+  Files under `state/d/` directly are OCDBT index nodes; damaging those makes
+  the step unreadable, which the same path handles, but this test aims at
+  the array data itself.
+  """
+  return sorted(p for p in (step_dir / "state").glob("ocdbt.process_*/d/*")
+                if p.is_file() and p.stat().st_size > 30_000)
+
+
+def test_fingerprint_catches_finite_garbage():
+  """Orbax stores no checksum: a flipped byte can restore as a finite wrong weight."""
+  tree = {"a": np.linspace(-0.1, 0.1, 64, dtype=np.float32).reshape(8, 8),
+          "b": np.ones(3, np.float32), "n": np.arange(4)}
+  saved = checkpoints.fingerprint(tree)
+  assert set(saved) == {"a", "b"}                   # floating leaves only
+  assert not checkpoints.damaged_leaves(tree, saved)
+  raw = bytearray(tree["a"].tobytes())
+  raw[103] ^= 0x01                                 # an exponent bit of weight 25 (x4 or /4)
+  flipped = dict(tree, a=np.frombuffer(bytes(raw), np.float32).reshape(8, 8))
+  assert np.isfinite(flipped["a"]).all()
+  assert checkpoints.damaged_leaves(flipped, saved) == ["a (checksum differs from the one saved)"]
+  nan = dict(tree, b=np.array([1.0, np.nan, 1.0], np.float32))
+  assert checkpoints.damaged_leaves(nan, saved) == ["b (non-finite values)"]
+
+
+def _flip(path):
+  data = bytearray(path.read_bytes())
+  middle = len(data) // 2
+  data[middle:middle + 64] = bytes(b ^ 0xFF for b in data[middle:middle + 64])
+  path.write_bytes(bytes(data))
+
+
+def _truncate(path):
+  path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
+
+
+@pytest.fixture(scope="module")
+def trained(data_dir, tmp_path_factory):
+  path = tmp_path_factory.mktemp("trained")
+  train.run(runs.config(data_dir, steps=8, checkpoint_every=4, keep_checkpoints=2), path)
+  assert _steps(path) == [4, 8]
+  return path
+
+
+@pytest.mark.parametrize("damage", [_flip, _truncate])
+def test_a_bad_checkpoint_is_caught_and_training_falls_back(trained, data_dir, tmp_path,
+                                                           damage, caplog, capsys):
+  workdir = tmp_path / "run"
+  shutil.copytree(trained, workdir)
+  for path in _data_files(workdir / "checkpoints" / "8"):
+    damage(path)
+  # Inference refuses it: a clear error, never a black picture.
+  with pytest.raises(checkpoints.CheckpointError, match=r"checkpoints/8: (damaged weights|params failed to restore|unreadable)"):
+    Enhancer.from_workdir(workdir)
+  photo = tmp_path / "in.png"
+  import imageio.v3 as iio
+  iio.imwrite(photo, np.full((16, 16, 3), 20, np.uint8))
+  assert cli.main(["--workdir", str(workdir), "--output", str(tmp_path / "out"), "--quiet",
+                   str(photo)]) == 1
+  err = capsys.readouterr().err.strip().splitlines()
+  assert err[-1].startswith("nalsuper-enhance: ") and "checkpoints/8" in err[-1]
+  assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+  # Training reports the bad step, moves it aside and resumes from step 4.
+  config = runs.config(data_dir, steps=12, checkpoint_every=4, keep_checkpoints=2)
+  with caplog.at_level("ERROR", logger="nalsuper_jax.checkpoints"):
+    result = train.run(config, workdir)
+  assert any("checkpoints/8 is bad" in r.getMessage() for r in caplog.records)
+  assert (workdir / "checkpoints_corrupt" / "8").is_dir()
+  assert result.step == 12 and _steps(workdir) == [8, 12]
+  assert not checkpoints.damaged_leaves(result.state, {})
+  assert Enhancer.from_workdir(workdir).step == 12
