@@ -274,13 +274,16 @@ def _saved_fingerprint(mgr: ocp.CheckpointManager, step: int) -> dict[str, list[
     return {}
 
 
+def _shapes(tree: Any) -> dict[str, tuple[int, ...]]:
+  """{leaf path: shape} of the leaves that have one (arrays, structs, metadata)."""
+  return {_path(p): tuple(x.shape) for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]
+          if hasattr(x, "shape")}
+
+
 def check_shapes(saved: Any, expected: Any, step: int, where: str,
                  differences: Sequence[str] = ()) -> None:
   """Raises one line naming the first parameter whose shape differs."""
-  flat_saved = {_path(p): tuple(x.shape) for p, x in
-                jax.tree_util.tree_flatten_with_path(saved)[0] if hasattr(x, "shape")}
-  flat_new = {_path(p): tuple(x.shape) for p, x in
-              jax.tree_util.tree_flatten_with_path(expected)[0] if hasattr(x, "shape")}
+  flat_saved, flat_new = _shapes(saved), _shapes(expected)
   hint = (f"; the config differs from the saved one in {', '.join(differences)}"
           if differences else "")
   for name in sorted(set(flat_saved) | set(flat_new)):
@@ -325,8 +328,8 @@ def restore_train_state(mgr: ocp.CheckpointManager, target: Any, iterator,
 
   Before anything changes, the saved parameter tree is compared with
   `target` (a shape mismatch is a `CheckpointError` naming the parameter and
-  the config fields that changed). A step that fails to restore or holds
-  non-finite numbers is reported, moved to `<workdir>/checkpoints_corrupt/`,
+  the config fields that changed). A step that fails to restore, holds
+  non-finite numbers or no longer matches its saved checksums is reported, moved to `<workdir>/checkpoints_corrupt/`,
   and the next older one is tried. Returns (None, 0) when none is left.
   """
   where = mgr.directory
