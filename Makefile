@@ -11,7 +11,7 @@ PYTEST_ARGS ?= -n 2
 
 DEMO_DIR ?= workdirs/demo
 
-.PHONY: setup test demo lock clean
+.PHONY: setup test test-fast demo lock clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,11 @@ $(STAMP): requirements-lock.txt requirements-test.txt pyproject.toml
 
 test: setup
 	$(PY) -m pytest -q $(PYTEST_ARGS) tests
+
+# The edit loop: everything but the tests marked `slow` (training runs, whole-network
+# compiles, subprocesses). `make test` (what CI runs) includes them.
+test-fast: setup
+	$(PY) -m pytest -q $(PYTEST_ARGS) -m "not slow" tests
 
 # The main job on the embedded default, offline: build synthetic_lowlight, train
 # configs/default.py, evaluate, print where the results are. Rerunning resumes.

@@ -15,6 +15,7 @@ import functools
 import logging
 import os
 import sys
+from typing import NoReturn
 
 from absl import app, flags
 from ml_collections import config_flags
@@ -81,6 +82,55 @@ def _print_summary(summary: dict, workdir) -> None:
   print(f"TensorBoard: tensorboard --logdir {workdir}")
 
 
+def _one_line(error: BaseException) -> str:
+  """An exception's message on one line (config_flags packs newlines and quotes in)."""
+  text = str(error).encode().decode("unicode_escape") if "\\n" in str(error) else str(error)
+  return " ".join(text.replace("'", "").split())
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+  """absl flag parsing with config mistakes as one line and exit status 2.
+
+  A mistyped override (`--config.train.stepz`) or a missing config file
+  otherwise ends in chained tracebacks before ml_collections' "did you mean".
+  """
+  config_file = next((a.split("=", 1)[1] for a in argv[1:] if a.startswith("--config=")), None)
+  if config_file is not None and not os.path.isfile(config_file.split(":")[0]):
+    _usage_error(f"--config={config_file}: no such file; expected a Python file defining "
+                 "get_config(), e.g. configs/default.py")
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    message = str(e)
+  except (AttributeError, KeyError, TypeError, ValueError, OSError) as e:
+    message = _one_line(e.__cause__ or e)
+    unknown = message.split(" ")[0]
+    culprit = next((a.split("=")[0] for a in argv[1:]
+                    if a.startswith("--config") and a.split("=")[0].endswith("." + unknown)), None)
+    if culprit:
+      message = f"{culprit}: no such config field; {message[len(unknown):].strip()}"
+  _usage_error(message)
+
+
+def _usage_error(message: str) -> NoReturn:
+  print(f"main.py: {message}", file=sys.stderr)
+  sys.exit(2)
+
+
+def _check_workdir(path: str) -> None:
+  """A local workdir must be (or become) a writable folder; said before anything loads."""
+  if "://" in path:
+    return  # gs:// etc.: the storage layer reports its own errors
+  existing = os.path.abspath(path)
+  while not os.path.exists(existing):
+    existing = os.path.dirname(existing)
+  if not os.path.isdir(existing):
+    _usage_error(f"--workdir={path}: {existing} is a file; expected a folder")
+  if not os.access(existing, os.W_OK | os.X_OK):
+    _usage_error(f"--workdir={path}: {existing} is not writable; expected a folder you can "
+                 "write to")
+
+
 def main(argv) -> None:
   del argv
   for handler in logging.getLogger().handlers + logging.getLogger("absl").handlers:
@@ -90,7 +140,8 @@ def main(argv) -> None:
   try:
     config_check.validate(config)
   except ValueError as e:
-    raise app.UsageError(str(e)) from None
+    _usage_error(str(e))
+  _check_workdir(_WORKDIR.value)
   _hide_gpus_from_tensorflow()
   import jax  # pylint: disable=import-outside-toplevel
   if _DISTRIBUTED.value:
@@ -98,6 +149,7 @@ def main(argv) -> None:
   logging.info("JAX %s: process %d/%d, %d devices (%s)", jax.__version__, jax.process_index(),
                jax.process_count(), jax.device_count(), jax.default_backend())
   from nalsuper_jax import checkpoints, evaluate, train  # pylint: disable=import-outside-toplevel
+  from nalsuper_jax.data import pipeline  # pylint: disable=import-outside-toplevel
   workdir = checkpoints.workdir_path(_WORKDIR.value)
   try:
     if _MODE.value == "eval":
@@ -118,11 +170,11 @@ def main(argv) -> None:
       text_params = params.get("text", result.text.params) if result.text else None
       summary = evaluate.evaluate_params(config, workdir, result.model, result.text,
                                          params["image"], text_params, result.step)
-  except checkpoints.CheckpointError as e:
+  except (checkpoints.CheckpointError, pipeline.DataNotBuilt) as e:
     sys.exit(f"main.py: {e}")
   if jax.process_index() == 0:
     _print_summary(summary, workdir)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=_parse_flags)

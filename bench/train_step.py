@@ -52,8 +52,9 @@ def measure(model_size: str, crop: int, batch: int, steps: int, dtype: str = "fl
   text = checkpoints.build_text(config, model)
   tx, schedule = train.make_optimizer(config.train)
   mesh = sharding.make_mesh(config.mesh)
-  state, shardings = checkpoints.create_train_state(config, model, text, tx, mesh)
-  step = train.make_train_step(config, model, text, tx, schedule, mesh, shardings)
+  layout = checkpoints.train_state_layout(config, model, text, tx, mesh)
+  state = layout.initialise()
+  step = train.make_train_step(config, model, text, tx, schedule, mesh, layout.shardings)
   rng = np.random.default_rng(0)
   ids, mask = text.tokenizer(["a well-exposed photo, neutral white balance"] * batch)
   host = {"low": rng.integers(0, 60, (batch, crop, crop, 3), dtype=np.uint8),

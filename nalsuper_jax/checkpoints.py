@@ -18,6 +18,7 @@ Two ways back:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -148,10 +149,32 @@ def init_params_fn(config: ml_collections.ConfigDict, model: NaLSuper,
   return init
 
 
-def create_train_state(config: ml_collections.ConfigDict, model: NaLSuper,
+# Compiler options for the one-off init program: XLA's CPU backend spends most
+# of its time optimising the dozens of inlined random-number generators (~30 s
+# for the tiny config on 2 cores, ~10 s unoptimised); the program runs once, so
+# its own speed does not matter.
+INIT_COMPILER_OPTIONS = {"xla_backend_optimization_level": 0,
+                         "xla_llvm_disable_expensive_passes": True}
+
+
+@dataclasses.dataclass(frozen=True)
+class StateLayout:
+  """What a train state looks like before any array exists.
+
+  `abstract`: shape/dtype/sharding structs (what Orbax restores into);
+  `shardings`: the NamedSharding tree; `initialise()` builds a fresh state
+  directly into those shardings. A resume never calls `initialise`, so it
+  compiles no init program.
+  """
+  abstract: Any
+  shardings: Any
+  initialise: Callable[[], TrainState]
+
+
+def train_state_layout(config: ml_collections.ConfigDict, model: NaLSuper,
                        text: LoadedTextEncoder | None, tx: optax.GradientTransformation,
-                       mesh: jax.sharding.Mesh) -> tuple[TrainState, Any]:
-  """Initialises the state directly into its shardings; returns (state, shardings)."""
+                       mesh: jax.sharding.Mesh) -> StateLayout:
+  """The state's structure and shardings, and a function that initialises it."""
   init_params = init_params_fn(config, model, text)
 
   def init(rng):
@@ -161,10 +184,12 @@ def create_train_state(config: ml_collections.ConfigDict, model: NaLSuper,
                       opt_state=tx.init(params), ema=ema)
 
   rng = jax.random.key(config.seed)
-  shardings = sharding.param_shardings(jax.eval_shape(init, rng), mesh,
-                                       sharding.rules(config.sharding))
-  state = jax.jit(lambda r: nn.meta.unbox(init(r)), out_shardings=shardings)(rng)
-  return state, shardings
+  boxed = jax.eval_shape(init, rng)
+  shardings = sharding.param_shardings(boxed, mesh, sharding.rules(config.sharding))
+  abstract = abstract_like(nn.meta.unbox(boxed), shardings)
+  initialise = jax.jit(lambda r: nn.meta.unbox(init(r)), out_shardings=shardings,
+                       compiler_options=INIT_COMPILER_OPTIONS)
+  return StateLayout(abstract, shardings, lambda: initialise(rng))
 
 
 def abstract_like(tree: Any, shardings: Any) -> Any:
@@ -246,10 +271,15 @@ def fingerprint(tree: Any) -> dict[str, list[float]]:
   """
   leaves = [(_path(p), x) for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]
             if hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.floating)]
-  sums = jax.device_get(jax.jit(lambda xs: [
-      jnp.stack([jnp.abs(x.astype(jnp.float32)).sum(), jnp.square(x.astype(jnp.float32)).sum()])
-      for x in xs])([x for _, x in leaves]))
+  sums = jax.device_get(_leaf_sums([x for _, x in leaves]))
   return {name: [float(v) for v in s] for (name, _), s in zip(leaves, sums)}
+
+
+@jax.jit
+def _leaf_sums(leaves: list[jax.Array]) -> list[jax.Array]:
+  """[sum |x|, sum x^2] per leaf; jitted once per tree structure (not per save)."""
+  return [jnp.stack([jnp.abs(x.astype(jnp.float32)).sum(), jnp.square(x.astype(jnp.float32)).sum()])
+          for x in leaves]
 
 
 def damaged_leaves(restored: Any, saved: dict[str, list[float]], prefix: str = "") -> list[str]:

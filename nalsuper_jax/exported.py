@@ -1,7 +1,10 @@
 """Runs a `nalsuper-export` bundle with jax, numpy and transformers' tokenizer only.
 
-Self-contained on purpose: it imports nothing else from nalsuper_jax, so it
-can be copied into a service that never installs the training code.
+Self-contained on purpose: `ExportedEnhancer` imports nothing else from
+nalsuper_jax, so it can be copied into a service that never installs the
+training code. The command line reads and writes files with the same code as
+`nalsuper-enhance` (bit depth, alpha, gray, EXIF orientation, the decoder's
+refusals), so one photo gives the same file either way.
 
     python -m nalsuper_jax.exported model.nalsuper dark.png bright.png --prompt "a bright photo"
 
@@ -23,14 +26,28 @@ import jax
 import numpy as np
 
 
+class BundleError(ValueError):
+  """The bundle file is missing, damaged or of another format version."""
+
+
 class ExportedEnhancer:
   """Loads a bundle; `__call__(rgb [H, W, 3] or [B, H, W, 3] float in [0, 1], prompt)`."""
 
   def __init__(self, path: str):
+    try:
+      self._load(path)
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, EOFError, OSError) as e:
+      if isinstance(e, FileNotFoundError):
+        raise BundleError(f"{path}: no such file; expected a bundle written by "
+                          "nalsuper-export") from None
+      raise BundleError(f"{path}: not a readable NaLSuper bundle ({type(e).__name__}: {e}); "
+                        "expected a zip written by nalsuper-export") from None
+
+  def _load(self, path: str) -> None:
     with zipfile.ZipFile(path) as z:
       self.meta = json.loads(z.read("meta.json"))
       if self.meta.get("format_version") != 1:
-        raise ValueError(f"{path}: bundle format {self.meta.get('format_version')} "
+        raise BundleError(f"{path}: bundle format {self.meta.get('format_version')} "
                          "is not supported (expected 1)")
       self.function = jax.export.deserialize(bytearray(z.read("function.jaxexport")))
       with np.load(io.BytesIO(z.read("params.npz"))) as arrays:
@@ -74,16 +91,25 @@ class ExportedEnhancer:
 
 
 def main(argv=None) -> int:
-  p = argparse.ArgumentParser(description="Enhance images with an exported NaLSuper bundle.")
+  p = argparse.ArgumentParser(prog="python -m nalsuper_jax.exported",
+                              description="Enhance an image with an exported NaLSuper bundle.")
   p.add_argument("bundle")
   p.add_argument("input")
   p.add_argument("output")
   p.add_argument("--prompt", default=None)
   args = p.parse_args(argv)
-  from PIL import Image  # pylint: disable=import-outside-toplevel
-  rgb = np.asarray(Image.open(args.input).convert("RGB"), np.float32) / 255.0
-  out = ExportedEnhancer(args.bundle)(rgb, args.prompt)
-  Image.fromarray(np.round(out * 255.0).astype(np.uint8)).save(args.output)
+  # Deferred: the class above must stay importable without the rest of the package.
+  from nalsuper_jax.enhance import photo_io  # pylint: disable=import-outside-toplevel
+  try:
+    photo = photo_io.read_photo(args.input)
+    out = ExportedEnhancer(args.bundle)(photo.rgb(), args.prompt)
+    photo_io.write_photo(args.output, photo_io.from_float_rgb(out, photo.pixels))
+  except (ValueError, OSError) as e:  # BundleError, ImageError, size/batch limits, disk
+    message = str(e)
+    if args.input not in message and args.bundle not in message and args.output not in message:
+      message = f"{args.input}: {message}"
+    print(f"{p.prog}: {message}", file=sys.stderr)
+    return 1
   print(f"wrote {args.output}")
   return 0
 

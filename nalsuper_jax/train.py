@@ -268,7 +268,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
   tx, schedule = make_optimizer(config.train)
   total = int(config.train.steps)
 
-  state, state_shardings = checkpoints.create_train_state(config, model, text, tx, mesh)
+  layout = checkpoints.train_state_layout(config, model, text, tx, mesh)
   stop = checkpoints.StopRequested() if jax.process_count() == 1 else None
   mgr = checkpoints.manager(workdir, config.train, stop=stop)
   latest = mgr.latest_step()
@@ -278,21 +278,20 @@ def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
     mgr.close()
     return TrainResult(latest, None, model, text, already_trained=True)
   iterator = _train_dataset(config, text)
-  start = 0
+  state, start = None, 0
   if latest is not None:
-    restored, start = checkpoints.restore_train_state(
-        mgr, checkpoints.abstract_like(state, state_shardings), iterator, config)
-    if restored is None:
+    state, start = checkpoints.restore_train_state(mgr, layout.abstract, iterator, config)
+    if state is None:
       log.warning("no good checkpoint left in %s: starting from step 0", workdir)
       iterator = _train_dataset(config, text)  # a failed restore may have moved it
-    else:
-      state = restored
+  if state is None:
+    state = layout.initialise()
   if start:
     log.info("resuming from step %d in %s", start, workdir)
   checkpoints.write_config(workdir, config)
 
   text_params = jax.device_put(text.params, sharding.replicated(mesh)) if text else None
-  train_step = make_train_step(config, model, text, tx, schedule, mesh, state_shardings)
+  train_step = make_train_step(config, model, text, tx, schedule, mesh, layout.shardings)
   batch_shard = sharding.batch_sharding(mesh)
   writer = make_writer(workdir)
   if start == 0:

@@ -29,6 +29,7 @@ def _fake_evaluator(psnr_by_step):
   return evaluator
 
 
+@pytest.mark.slow
 def test_best_checkpoint_is_kept_through_saves_and_resumes_and_selected(data_dir, tmp_path):
   config = runs.config(data_dir, steps=12, eval_every=4, checkpoint_every=4, keep_checkpoints=1)
   evaluator = _fake_evaluator({4: 30.0, 8: 20.0, 12: 10.0, 16: 25.0})
@@ -46,27 +47,29 @@ def test_best_checkpoint_is_kept_through_saves_and_resumes_and_selected(data_dir
   assert evaluate.run(config, tmp_path, checkpoint="best")["step"] == 4
 
 
+@pytest.mark.slow
 def test_best_without_eval_metrics_says_so(data_dir, tmp_path):
-  config = runs.config(data_dir, steps=4)
+  config = runs.config(data_dir, keep_checkpoints=1)
   train.run(config, tmp_path)
   with pytest.raises(checkpoints.CheckpointError, match=r"no checkpoint has an eval psnr"):
     checkpoints.restore_params(config, tmp_path, "best")
-  with pytest.raises(checkpoints.CheckpointError, match=r"no checkpoint at step 3; have \[4\]"):
+  with pytest.raises(checkpoints.CheckpointError, match=r"no checkpoint at step 3; have \[12\]"):
     checkpoints.restore_params(config, tmp_path, 3)
 
 
+@pytest.mark.slow
 def test_resume_validates_before_it_writes(data_dir, tmp_path):
-  config = runs.config(data_dir, steps=4)
+  config = runs.config(data_dir)
   train.run(config, tmp_path)
   before = {p: p.read_bytes() for p in [tmp_path / "config.json", tmp_path / "metrics.jsonl"]}
   listing = sorted(str(p) for p in tmp_path.rglob("*"))
-  wider = runs.config(data_dir, steps=8)
+  wider = runs.config(data_dir, steps=16)
   wider.model.channels = 16
   with pytest.raises(checkpoints.CheckpointError) as e:
     train.run(wider, tmp_path)
   message = str(e.value)
   assert "\n" not in message
-  assert re.search(r"checkpoints/4: parameter image/\S+ has shape \([\d, ]+\) in the "
+  assert re.search(r"checkpoints/12: parameter image/\S+ has shape \([\d, ]+\) in the "
                    r"checkpoint but \([\d, ]+\) in the model built from the config", message)
   assert "config.model.channels: 8 -> 16" in message
   shorter = runs.config(data_dir, steps=2)
@@ -76,13 +79,13 @@ def test_resume_validates_before_it_writes(data_dir, tmp_path):
   # The same through main.py: one line, non-zero exit; and "already trained" exits 0.
   main = [sys.executable, "main.py", "--config=configs/tiny.py", f"--workdir={tmp_path}",
           f"--config.data.data_dir={data_dir}", "--mode=train"]
-  out = subprocess.run(main + ["--config.model.channels=16", "--config.train.steps=8"],
+  out = subprocess.run(main + ["--config.model.channels=16", "--config.train.steps=16"],
                        cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr[-3000:]
   assert out.stderr.strip().splitlines()[-1].startswith("main.py: ")
-  out = subprocess.run(main + ["--config.train.steps=4"], cwd=ROOT, capture_output=True,
+  out = subprocess.run(main + ["--config.train.steps=12"], cwd=ROOT, capture_output=True,
                        text=True, timeout=300)
-  assert out.returncode == 0 and "already trained to step 4" in out.stdout, out.stderr[-3000:]
+  assert out.returncode == 0 and "already trained to step 12" in out.stdout, out.stderr[-3000:]
   assert {p: p.read_bytes() for p in before} == before
 
 
@@ -127,20 +130,21 @@ def _truncate(path):
 @pytest.fixture(scope="module")
 def trained(data_dir, tmp_path_factory):
   path = tmp_path_factory.mktemp("trained")
-  train.run(runs.config(data_dir, steps=8, checkpoint_every=4, keep_checkpoints=2), path)
-  assert _steps(path) == [4, 8]
+  train.run(runs.config(data_dir, keep_checkpoints=2), path)
+  assert _steps(path) == [8, 12]
   return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", [_flip, _truncate])
 def test_a_bad_checkpoint_is_caught_and_training_falls_back(trained, data_dir, tmp_path,
                                                            damage, caplog, capsys):
   workdir = tmp_path / "run"
   shutil.copytree(trained, workdir)
-  for path in _data_files(workdir / "checkpoints" / "8"):
+  for path in _data_files(workdir / "checkpoints" / "12"):
     damage(path)
   # Inference refuses it: a clear error, never a black picture.
-  with pytest.raises(checkpoints.CheckpointError, match=r"checkpoints/8: (damaged weights|params failed to restore|unreadable)"):
+  with pytest.raises(checkpoints.CheckpointError, match=r"checkpoints/12: (damaged weights|params failed to restore|unreadable)"):
     Enhancer.from_workdir(workdir)
   photo = tmp_path / "in.png"
   import imageio.v3 as iio
@@ -148,14 +152,14 @@ def test_a_bad_checkpoint_is_caught_and_training_falls_back(trained, data_dir, t
   assert cli.main(["--workdir", str(workdir), "--output", str(tmp_path / "out"), "--quiet",
                    str(photo)]) == 1
   err = capsys.readouterr().err.strip().splitlines()
-  assert err[-1].startswith("nalsuper-enhance: ") and "checkpoints/8" in err[-1]
+  assert err[-1].startswith("nalsuper-enhance: ") and "checkpoints/12" in err[-1]
   assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
-  # Training reports the bad step, moves it aside and resumes from step 4.
-  config = runs.config(data_dir, steps=12, checkpoint_every=4, keep_checkpoints=2)
+  # Training reports the bad step, moves it aside and resumes from step 8.
+  config = runs.config(data_dir, steps=16, keep_checkpoints=2)
   with caplog.at_level("ERROR", logger="nalsuper_jax.checkpoints"):
     result = train.run(config, workdir)
-  assert any("checkpoints/8 is bad" in r.getMessage() for r in caplog.records)
-  assert (workdir / "checkpoints_corrupt" / "8").is_dir()
-  assert result.step == 12 and _steps(workdir) == [8, 12]
+  assert any("checkpoints/12 is bad" in r.getMessage() for r in caplog.records)
+  assert (workdir / "checkpoints_corrupt" / "12").is_dir()
+  assert result.step == 16 and _steps(workdir) == [12, 16]
   assert not checkpoints.damaged_leaves(result.state, {})
-  assert Enhancer.from_workdir(workdir).step == 12
+  assert Enhancer.from_workdir(workdir).step == 16

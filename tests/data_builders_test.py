@@ -181,6 +181,7 @@ def test_paired_folder_split_folders_and_formats(tmp_path):
     _build(paired_folder, tmp_path / "empty", tmp_path / "d3")
 
 
+@pytest.mark.slow
 def test_synthetic_lowlight_builds_offline_byte_identically_with_tfds_cli(tmp_path):
   """One build through the Python API, one through `tfds build` in another
   process (another hash seed): byte-identical array_record files."""
@@ -207,3 +208,21 @@ def test_synthetic_lowlight_builds_offline_byte_identically_with_tfds_cli(tmp_pa
   assert e["low"].shape == (240, 320, 3)
   assert e["caption"].decode().startswith("a cup of espresso on a red saucer")
   assert e["low"].mean() < 0.6 * e["high"].mean()
+
+
+def test_two_images_with_one_name_are_an_error_never_a_guess(tmp_path):
+  """`low/a.png` beside `low/a.jpg` next to `high/a.png`: which low is the pair?"""
+  low, high = _pair(1)
+  image_files.write(tmp_path / "low/a.png", low)
+  image_files.write(tmp_path / "low/a.jpg", high)   # sorts first: today's silent winner
+  image_files.write(tmp_path / "high/a.png", high)
+  image_files.write(tmp_path / "low/b.png", low)
+  image_files.write(tmp_path / "high/b.png", high)
+  with pytest.raises(paired.PairError, match=r"low/a.jpg: 2 images share the name 'a' "
+                                             r"\(a.jpg, a.png\); expected one per pair"):
+    paired.pair_by_stem(tmp_path / "low", tmp_path / "high")
+  problems = []
+  pairs = paired.pair_by_stem(tmp_path / "low", tmp_path / "high", skip_bad=True,
+                              problems=problems)
+  assert [p.name for p in pairs] == ["b"]       # a is left out, not paired by guess
+  assert len(problems) == 1 and "share the name 'a'" in problems[0]

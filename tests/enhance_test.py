@@ -1,27 +1,21 @@
 """Enhancing users' photos: API, tiling, file formats, the CLI and the export bundle.
 
-The workdir fixture holds a `tiny` network whose parameters are perturbed
-from their initialisation (so the zero-initialised text gates are open and
-prompts change the output) and saved as a real checkpoint + config.json.
+The workdir fixture is `runs.perturbed_workdir`: a `tiny` network with open
+text gates, saved as a real checkpoint + config.json.
 """
 
-import json
 import os
 import pathlib
 import subprocess
 import sys
 
-import jax
 import numpy as np
-import orbax.checkpoint as ocp
 import pytest
 from PIL import Image
 
-from configs import tiny
-from nalsuper_jax import checkpoints, sharding, train
 from nalsuper_jax.data.images import ImageError
 from nalsuper_jax.enhance import Enhancer, cli, export, photo_io, read_photo, tiling
-from tests import image_files
+from tests import image_files, runs
 from tests.numerics import assert_close
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -29,23 +23,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
-  path = tmp_path_factory.mktemp("workdir")
-  config = tiny.get_config()
-  model = checkpoints.build_model(config)
-  text = checkpoints.build_text(config, model)
-  tx, _ = train.make_optimizer(config.train)
-  state, _ = checkpoints.create_train_state(config, model, text, tx,
-                                            sharding.make_mesh(config.mesh))
-  leaves, treedef = jax.tree.flatten(state.params)
-  keys = jax.random.split(jax.random.key(1), len(leaves))
-  noisy = [x + 0.05 * jax.random.normal(k, x.shape, x.dtype) for x, k in zip(leaves, keys)]
-  state = state.replace(params=jax.tree.unflatten(treedef, noisy))
-  manager = checkpoints.manager(path, config.train)
-  manager.save(7, args=ocp.args.Composite(state=ocp.args.PyTreeSave(state)), force=True)
-  manager.wait_until_finished()
-  manager.close()
-  (path / "config.json").write_text(json.dumps(config.to_dict(), default=str))
-  return path
+  return runs.perturbed_workdir(tmp_path_factory.mktemp("workdir"))
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +38,7 @@ def _photo(h, w, seed=0):
   return np.clip(base * ramp + rng.normal(0, 0.01, (h, w, 3)), 0, 1).astype(np.float32)
 
 
+@pytest.mark.slow
 def test_from_workdir_reads_the_checkpoint_and_prompts_steer_the_output(enhancer):
   assert enhancer.step == 7
   image = _photo(40, 48)
@@ -69,6 +48,7 @@ def test_from_workdir_reads_the_checkpoint_and_prompts_steer_the_output(enhancer
   np.testing.assert_array_equal(enhancer(image), enhancer(image, enhancer.default_prompt))
 
 
+@pytest.mark.slow
 def test_any_size_and_pixel_format_in_same_out(enhancer):
   rng = np.random.default_rng(0)
   gray8 = rng.integers(0, 60, (5, 7), dtype=np.uint8)
@@ -87,6 +67,7 @@ def test_any_size_and_pixel_format_in_same_out(enhancer):
     enhancer(np.zeros((4, 4, 7), np.uint8))
 
 
+@pytest.mark.slow
 def test_one_compile_per_padded_shape_and_batches(workdir):
   fresh = Enhancer.from_workdir(workdir)
   m = fresh.multiple
@@ -110,6 +91,7 @@ def test_tiles_cover_and_blend_without_seams():
   assert tiling.starts(40, 48, 16) == [0]
 
 
+@pytest.mark.slow
 def test_tiled_equals_untiled_up_to_a_small_stated_difference(enhancer, workdir):
   """Measured on this fixture (2026-11-24, 2-core CPU): max |tiled - whole| =
   0.0099 on a 0..1 scale (2.5 of 255), mean 0.00094; the largest jump between
@@ -170,6 +152,7 @@ def test_failed_write_leaves_the_old_file_and_no_partial(tmp_path, monkeypatch):
   assert target.read_bytes() == before and sorted(os.listdir(tmp_path)) == ["out.png"]
 
 
+@pytest.mark.slow
 def test_cli_folders_globs_failures_and_overwrite(workdir, tmp_path, capsys):
   photos = tmp_path / "in"
   rng = np.random.default_rng(0)
@@ -198,6 +181,7 @@ def test_cli_folders_globs_failures_and_overwrite(workdir, tmp_path, capsys):
   assert "3 enhanced" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_module_entry_point_runs(workdir, tmp_path):
   image_files.write(tmp_path / "a.png", np.full((10, 10, 3), 20, np.uint8))
   run = subprocess.run([sys.executable, "-m", "nalsuper_jax.enhance", "--workdir", str(workdir),
@@ -209,6 +193,7 @@ def test_module_entry_point_runs(workdir, tmp_path):
   assert (tmp_path / "out" / "a.png").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [None, (48, 64)])
 def test_export_round_trip_without_our_model_code(enhancer, tmp_path, size):
   bundle = tmp_path / "model.nalsuper"

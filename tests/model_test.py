@@ -94,6 +94,7 @@ def test_pad_to_multiple_round_trip():
   np.testing.assert_array_equal(padded[:, 17, :30], x[:, 15])  # reflected, not zeros
 
 
+@pytest.mark.slow
 def test_token_ids_under_padding_mask_change_nothing(minilm):
   """End to end: tokenizer -> MiniLM -> network, with live text paths."""
   cfg = _tiny()
@@ -124,6 +125,7 @@ def test_zero_gates_ignore_words_open_gates_do_not():
   assert np.abs(run(opened, text) - run(opened, other_words)).max() > 1e-3
 
 
+@pytest.mark.slow
 def test_text_free_config_needs_no_text():
   cfg = _tiny(film=False, cross_attention=False)
   model = _Jitted(cfg)
@@ -135,6 +137,7 @@ def test_text_free_config_needs_no_text():
     models.NaLSuper(_tiny()).init(jax.random.key(0), low, None)
 
 
+@pytest.mark.slow
 def test_gradients_finite_and_reach_every_parameter():
   cfg = _tiny(image_self_attention=True, window=2)
   model, params, low, text = _init(cfg, 16, 24)
@@ -154,6 +157,7 @@ def test_gradients_finite_and_reach_every_parameter():
   assert not dead, dead
 
 
+@pytest.mark.slow
 def test_jit_and_bfloat16_agree_with_eager_float32():
   cfg = _tiny()
   model, params, low, text = _init(cfg, 16, 16)
@@ -205,6 +209,7 @@ def test_config_validation_names_the_field():
     _tiny(heads=3)
 
 
+@pytest.mark.slow
 def test_small_size_budget():
   """small: 1M-4M image-network parameters, <= 16 GFLOPs (XLA) at 256x256."""
   small = models.model_cost(models.model_config("small"), 256, 256)

@@ -1,5 +1,6 @@
 """Training runs in tests: the tiny config on the embedded data, and what a run saved."""
 
+import json
 import pathlib
 
 import jax
@@ -7,7 +8,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from configs import tiny
-from nalsuper_jax import checkpoints
+from nalsuper_jax import checkpoints, sharding, train
 
 
 def config(data_dir: str, **train_overrides):
@@ -15,6 +16,17 @@ def config(data_dir: str, **train_overrides):
   cfg = tiny.get_config()
   cfg.data.data_dir = data_dir
   cfg.train.update(train_overrides)
+  return cfg
+
+
+def curve_config(data_dir: str, fsdp: int = 1):
+  """The device-count comparison's run: batch 8 (divides 8 devices), every loss
+  logged, one save (Orbax copies each replica's slices: ~6 s a save on 8 devices)."""
+  cfg = config(data_dir, log_every=1)
+  cfg.train.checkpoint_every = cfg.train.steps
+  cfg.data.batch_size = 8
+  cfg.mesh.fsdp = fsdp
+  cfg.sharding.fsdp = fsdp > 1
   return cfg
 
 
@@ -29,3 +41,25 @@ def final_params(workdir) -> tuple[int, dict]:
       state=ocp.args.PyTreeRestore(restore_args=as_numpy)))["state"]
   mgr.close()
   return step, restored["params"]
+
+
+def perturbed_workdir(path: pathlib.Path, step: int = 7) -> pathlib.Path:
+  """A workdir with a `tiny` network whose parameters are moved off their
+  initialisation (so the zero-initialised text gates are open and prompts
+  change the output), saved as a real checkpoint + config.json. No training."""
+  config = tiny.get_config()
+  model = checkpoints.build_model(config)
+  text = checkpoints.build_text(config, model)
+  tx, _ = train.make_optimizer(config.train)
+  state = checkpoints.train_state_layout(config, model, text, tx,
+                                         sharding.make_mesh(config.mesh)).initialise()
+  leaves, treedef = jax.tree.flatten(state.params)
+  keys = jax.random.split(jax.random.key(1), len(leaves))
+  noisy = [x + 0.05 * jax.random.normal(k, x.shape, x.dtype) for x, k in zip(leaves, keys)]
+  state = state.replace(params=jax.tree.unflatten(treedef, noisy))
+  manager = checkpoints.manager(path, config.train)
+  manager.save(step, args=ocp.args.Composite(state=ocp.args.PyTreeSave(state)), force=True)
+  manager.wait_until_finished()
+  manager.close()
+  (path / checkpoints.CONFIG_FILE).write_text(json.dumps(config.to_dict(), default=str))
+  return path

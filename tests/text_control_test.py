@@ -9,11 +9,14 @@ held-out images shows the text path (MiniLM -> FiLM/TCM) is trainable end to end
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 import optax
 
 from configs import tiny
 from nalsuper_jax import models
 from nalsuper_jax.text import TextFeatures
+
+pytestmark = pytest.mark.slow  # trains for a few hundred steps
 
 GAINS = {"a dark photo": 1.2, "a bright photo": 3.5}
 

@@ -16,6 +16,8 @@ from configs import tiny
 from nalsuper_jax import config_check, evaluate, train
 from tests import runs
 
+pytestmark = pytest.mark.slow  # real training runs and main.py subprocesses
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -49,41 +51,35 @@ def test_config_errors_name_the_field(tmp_path):
   assert out.returncode != 0 and "stepz" in out.stderr
 
 
-_CURVE = """
+_CURVES = """
 import json, sys
-from configs import tiny
+from tests import runs
 from nalsuper_jax import train
-config = tiny.get_config()
-config.data.data_dir = sys.argv[1]
-config.data.batch_size = 8
-config.train.log_every = 1
-config.mesh.fsdp = int(sys.argv[3])
-config.sharding.fsdp = config.mesh.fsdp > 1
-train.run(config, sys.argv[2])
 import jax
-metrics = train.read_metrics(sys.argv[2])
-print("CURVE", jax.device_count(), json.dumps([metrics[s]["loss/total"] for s in sorted(metrics)]))
+for fsdp in (1, 2):   # 8 x 1 data parallel, then a 4 x 2 mesh with sharded params
+  config = runs.curve_config(sys.argv[1], fsdp=fsdp)
+  workdir = f"{sys.argv[2]}/fsdp{fsdp}"
+  train.run(config, workdir)
+  metrics = train.read_metrics(workdir)
+  print("CURVE", jax.device_count(), json.dumps([metrics[s]["loss/total"] for s in sorted(metrics)]))
 """
 
 
-def _curve(data_dir, workdir, devices, fsdp=1):
-  env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
-  out = subprocess.run([sys.executable, "-c", _CURVE, data_dir, str(workdir), str(fsdp)],
-                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-  line = [l for l in out.stdout.splitlines() if l.startswith("CURVE")]
-  assert line, out.stdout[-2000:] + out.stderr[-4000:]
-  _, count, curve = line[0].split(" ", 2)
-  assert int(count) == devices
-  return np.asarray(json.loads(curve))
-
-
 def test_one_and_eight_devices_give_the_same_loss_curve(data_dir, tmp_path):
-  one = _curve(data_dir, tmp_path / "one", 1)
-  eight = _curve(data_dir, tmp_path / "eight", 8)
-  fsdp = _curve(data_dir, tmp_path / "fsdp", 8, fsdp=2)  # 4 x 2 mesh, sharded params
+  """One device (this process) vs eight forced host devices (one subprocess,
+  both layouts): the same global batch gives the same losses."""
+  train.run(runs.curve_config(data_dir), tmp_path / "one")
+  metrics = train.read_metrics(tmp_path / "one")
+  one = np.asarray([metrics[s]["loss/total"] for s in sorted(metrics)])
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8")
+  out = subprocess.run([sys.executable, "-c", _CURVES, data_dir, str(tmp_path)],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+  lines = [l.split(" ", 2) for l in out.stdout.splitlines() if l.startswith("CURVE")]
+  assert len(lines) == 2, out.stdout[-2000:] + out.stderr[-4000:]
   assert len(one) == tiny.get_config().train.steps
-  np.testing.assert_allclose(eight, one, rtol=1e-4)
-  np.testing.assert_allclose(fsdp, one, rtol=1e-4)
+  for _, count, curve in lines:
+    assert int(count) == 8
+    np.testing.assert_allclose(np.asarray(json.loads(curve)), one, rtol=1e-4)
   assert one[-1] < one[0]  # and it learns
 
 
@@ -93,24 +89,23 @@ def _wait_for_checkpoint(workdir, step, proc, timeout=300):
   while not path.is_dir():
     assert proc.poll() is None, proc.stdout.read()[-3000:]
     assert time.time() < deadline, f"no checkpoint {step} after {timeout}s"
-    time.sleep(0.2)
+    time.sleep(0.01)
 
 
 def test_sigkill_then_rerun_equals_uninterrupted_run(data_dir, tmp_path):
-  steps = "--config.train.steps=16"
-  whole = _main(tmp_path / "whole", data_dir, steps)
+  whole = _main(tmp_path / "whole", data_dir)
   assert whole.wait(timeout=600) == 0, whole.stdout.read()[-3000:]
-  killed = _main(tmp_path / "killed", data_dir, steps)
-  _wait_for_checkpoint(tmp_path / "killed", 8, killed)
+  killed = _main(tmp_path / "killed", data_dir)
+  _wait_for_checkpoint(tmp_path / "killed", 4, killed)
   killed.send_signal(signal.SIGKILL)
   killed.wait(timeout=60)
-  assert runs.final_params(tmp_path / "killed")[0] < 16  # it really stopped partway
-  rerun = _main(tmp_path / "killed", data_dir, steps)
+  assert runs.final_params(tmp_path / "killed")[0] < 12  # it really stopped partway
+  rerun = _main(tmp_path / "killed", data_dir)
   output = rerun.communicate(timeout=600)[0]
   assert rerun.returncode == 0, output[-3000:]
   step_a, params_a = runs.final_params(tmp_path / "whole")
   step_b, params_b = runs.final_params(tmp_path / "killed")
-  assert step_a == step_b == 16
+  assert step_a == step_b == 12
   for a, b in zip(jax.tree.leaves(params_a), jax.tree.leaves(params_b)):
     np.testing.assert_array_equal(a, b)
 
@@ -140,14 +135,14 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(data_dir, tmp_
 
 
 def test_eval_writes_summary_csv_and_pictures(data_dir, tmp_path):
-  config = runs.config(data_dir, steps=4)
+  config = runs.config(data_dir)
   train.run(config, tmp_path)
   summary = evaluate.run(config, tmp_path)
   for key in ("psnr", "ssim", "psnr_gt_mean", "ssim_gt_mean", "input_psnr", "input_ssim",
               "psnr_default_prompt", "num_images", "step", "psnr_gamma", "psnr_clahe",
               "psnr_oracle_exposure"):
     assert key in summary, key
-  assert summary["num_images"] == 3 and summary["step"] == 4
+  assert summary["num_images"] == 3 and summary["step"] == 12
   out = tmp_path / "eval" / "test"
   assert json.loads((out / "summary.json").read_text())["psnr"] == summary["psnr"]
   rows = (out / "per_image.csv").read_text().strip().splitlines()

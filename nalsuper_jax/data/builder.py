@@ -78,23 +78,32 @@ def pair_by_stem(low_dir: pathlib.Path, high_dir: pathlib.Path, *,
                  skip_bad: bool = False, problems: list[str] | None = None) -> list[Pair]:
   """Matches image files in two folders by a key derived from their stems.
 
-  Unmatched files raise a PairError naming them, or with `skip_bad` are
-  appended to `problems` and left out.
+  Unmatched files, and two files in one folder with the same key (`a.png`
+  beside `a.jpg`: which one is the pair is a guess), raise a PairError naming
+  them, or with `skip_bad` are appended to `problems` and left out.
   """
+  problems = [] if problems is None else problems
+  found = []
+
   def index(folder, key):
-    out = {}
+    by_key: dict[str, list[pathlib.Path]] = {}
     for path in sorted(folder.iterdir()):
       if path.is_file() and images.is_image(path):
-        out.setdefault(key(path.stem), path)
-    return out
+        by_key.setdefault(key(path.stem), []).append(path)
+    for k, paths in by_key.items():
+      if len(paths) > 1:
+        found.append(f"{paths[0]}: {len(paths)} images share the name {k!r} "
+                     f"({', '.join(p.name for p in paths)}); expected one per pair")
+    return {k: paths[0] for k, paths in by_key.items() if len(paths) == 1}, set(by_key)
 
-  lows, highs = index(low_dir, low_key), index(high_dir, high_key)
-  unpaired = ([f"{lows[k]}: no matching image in {high_dir}" for k in sorted(set(lows) - set(highs))]
-              + [f"{highs[k]}: no matching image in {low_dir}" for k in sorted(set(highs) - set(lows))])
-  if unpaired and not skip_bad:
-    raise PairError(unpaired[0] + (f" (and {len(unpaired) - 1} more)" if len(unpaired) > 1 else ""))
-  if problems is not None:
-    problems.extend(unpaired)
+  (lows, low_keys), (highs, high_keys) = index(low_dir, low_key), index(high_dir, high_key)
+  found += ([f"{lows[k]}: no matching image in {high_dir}" for k in sorted(set(lows) - high_keys)]
+            + [f"{highs[k]}: no matching image in {low_dir}" for k in sorted(set(highs) - low_keys)])
+  if found and not skip_bad:
+    raise PairError(found[0] + (f" (and {len(found) - 1} more)" if len(found) > 1 else ""))
+  problems.extend(found)
+  for problem in found:
+    log.warning("skipped: %s", problem)
   return [Pair(lows[k].stem, lows[k], highs[k], (lows[k].stem, highs[k].stem))
           for k in sorted(set(lows) & set(highs))]
 
@@ -223,8 +232,8 @@ class PairedImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
         continue
       yield pair.name, example
     if skipped or self.problems:
-      log.warning("%s: skipped %d bad pair(s); %d problem(s) in all", self.name, skipped,
-                  len(self.problems))
+      log.warning("%s: skipped %d bad pair(s); %d problem(s) in all (each named above): %s",
+                  self.name, skipped, len(self.problems), "; ".join(self.problems))
 
 
 @contextlib.contextmanager

@@ -146,8 +146,13 @@ def content_of(full_caption: str, high: np.ndarray) -> str:
 def load_captions_jsonl(path: str | os.PathLike) -> dict[str, str]:
   """Reads `{"name": <file stem>, "caption": ...}` lines; errors name the line."""
   out: dict[str, str] = {}
-  with open(path, encoding="utf-8") as f:
-    for number, line in enumerate(f, 1):
+  with open(path, "rb") as f:
+    for number, raw in enumerate(f, 1):
+      try:
+        line = raw.decode("utf-8")
+      except UnicodeDecodeError as e:
+        raise ValueError(f"{path}:{number}: byte {e.start + 1} is not UTF-8 ({raw[e.start:e.start + 1]!r}); "
+                         "expected a UTF-8 text file") from None
       if not line.strip():
         continue
       try:

@@ -198,17 +198,24 @@ class KeepKeys(grain.transforms.Map):
 TRAIN_KEYS = ("low", "high", "ids", "mask")
 
 
+class DataNotBuilt(FileNotFoundError):
+  """The configured TFDS dataset/split is not in data_dir."""
+
+
 def load_source(name: str, split: str, data_dir: str | None):
-  """`tfds.data_source` with an error that says how to build what is missing."""
+  """`tfds.data_source` with a one-line error that says how to build what is missing."""
   import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
   try:
     return tfds.data_source(name, split=split, data_dir=data_dir)
   except Exception as e:  # TFDS raises several types for "not built"
     folder = name.split("/")[0]
-    raise FileNotFoundError(
-        f"dataset {name!r} split {split!r} is not built in data_dir={data_dir!r} ({e}). "
-        f"Build it with: tfds build tfds_builders/{folder} --data_dir={data_dir or '<dir>'}"
-        + ("" if folder == "synthetic_lowlight" else " --manual_dir=<downloaded files>")) from e
+    # TFDS's own message lists its whole catalogue (~1000 lines): keep its first line.
+    reason = " ".join(str(e).strip().splitlines()[:1])[:200]
+    raise DataNotBuilt(
+        f"config.data.name={name!r} split {split!r}: not built in config.data.data_dir="
+        f"{data_dir!r} ({reason}); build it with: tfds build tfds_builders/{folder} "
+        f"--data_dir={data_dir or '<dir>'}"
+        + ("" if folder == "synthetic_lowlight" else " --manual_dir=<downloaded files>")) from None
 
 
 def per_process_batch(global_batch: int, shard: Shard) -> int:

@@ -17,49 +17,66 @@ import os
 import pathlib
 import sys
 import time
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import Iterable, Sequence
 
 from nalsuper_jax.checkpoints import CheckpointError
+from nalsuper_jax.data import images
 from nalsuper_jax.data.images import ImageError
-from nalsuper_jax.enhance import photo_io
+from nalsuper_jax.enhance import photo_io, usage
+from nalsuper_jax.enhance.enhancer import DEFAULT_OVERLAP, DEFAULT_TILE, Enhancer
 
-if TYPE_CHECKING:
-  from nalsuper_jax.enhance.enhancer import Enhancer
+PROG = "nalsuper-enhance"
 
 
 def _parser() -> argparse.ArgumentParser:
-  p = argparse.ArgumentParser(prog="nalsuper-enhance", description=__doc__.split("\n\n")[0],
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+  p = usage.Parser(prog=PROG, description=__doc__.split("\n\n")[0],
+                   formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
   src = p.add_mutually_exclusive_group(required=True)
   src.add_argument("--workdir", help="a training workdir (config.json + checkpoints/)")
   src.add_argument("--checkpoint", help="one checkpoint: <workdir>/checkpoints/<step>")
-  p.add_argument("--which", choices=("latest", "best"), default="latest",
-                 help="with --workdir: the latest checkpoint or the best by eval PSNR")
+  p.add_argument("--which", type=usage.checkpoint_choice, default="latest",
+                 help="with --workdir: latest, best (by eval PSNR) or a step number")
   p.add_argument("--output", required=True, help="folder for the enhanced images")
   p.add_argument("--prompt", default=None,
                  help="description of the wanted result (default: the config's default prompt)")
   p.add_argument("--suffix", default="", help="appended to each output's file stem")
   p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-  p.add_argument("--tile", type=int, default=1024,
+  p.add_argument("--tile", type=int, default=DEFAULT_TILE,
                  help="images with a side above this are processed in overlapping tiles")
-  p.add_argument("--overlap", type=int, default=64, help="tile overlap in pixels")
+  p.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP, help="tile overlap in pixels")
   p.add_argument("--jpeg-quality", type=int, default=95)
   p.add_argument("--quiet", action="store_true", help="no progress bar")
   return p
 
 
-def expand(inputs: Sequence[str]) -> tuple[list[tuple[pathlib.Path, pathlib.Path]], list[str]]:
-  """(file, path relative to the output folder) pairs, and inputs that matched nothing."""
+def expand(inputs: Sequence[str], output: pathlib.Path | None = None,
+           suffix: str = "") -> tuple[list[tuple[pathlib.Path, pathlib.Path]], list[str]]:
+  """(file, path relative to the output folder) pairs, and inputs that matched nothing.
+
+  A folder's files inside `output` are left out: they are earlier outputs,
+  and enhancing them again would give `p_x_x.png` or `out/out/p.png`. When
+  `output` is the folder itself, only files ending in `suffix` are left out.
+  """
   found, missing = [], []
+  out = output.resolve() if output is not None else None
+
+  def earlier_output(f: pathlib.Path, folder: pathlib.Path) -> bool:
+    if out is None:
+      return False
+    if out == folder.resolve():
+      return bool(suffix) and f.stem.endswith(suffix)
+    return f.resolve().is_relative_to(out)
+
   for item in inputs:
     path = pathlib.Path(item)
     if path.is_dir():
-      files = sorted(f for f in path.rglob("*") if f.is_file()
-                     and f.suffix.lower() in photo_io.READ_SUFFIXES)
+      files = sorted(f for f in path.rglob("*") if f.is_file() and images.is_image(f)
+                     and not earlier_output(f, path))
       found += [(f, f.relative_to(path)) for f in files]
       if not files:
-        missing.append(f"{item}: folder holds no {'/'.join(photo_io.READ_SUFFIXES)} images")
+        missing.append(f"{item}: folder holds no {'/'.join(images.IMAGE_SUFFIXES)} images"
+                       + (" outside --output" if out is not None else ""))
     elif path.is_file():
       found.append((path, pathlib.Path(path.name)))
     elif glob.has_magic(item):
@@ -84,29 +101,45 @@ def _progress(items: list, quiet: bool) -> Iterable:
   return tqdm(items, unit="file", file=sys.stderr, dynamic_ncols=True)
 
 
-def _load(args) -> Enhancer:
-  from nalsuper_jax.enhance.enhancer import Enhancer  # pylint: disable=import-outside-toplevel,redefined-outer-name
-  options = dict(tile=args.tile, overlap=args.overlap)
+def _checked(args: argparse.Namespace) -> None:
+  """Every argument check that needs no model (UsageError: exit 2)."""
+  if not 1 <= args.jpeg_quality <= 100:
+    raise usage.UsageError(f"--jpeg-quality={args.jpeg_quality}: expected 1..100")
+  if "/" in args.suffix or os.sep in args.suffix:
+    raise usage.UsageError(f"--suffix={args.suffix!r}: contains a path separator; "
+                           "expected text appended to the file stem")
+  usage.output_folder(args.output)
   if args.workdir:
-    return Enhancer.from_workdir(args.workdir, args.which, **options)
-  step_dir = pathlib.Path(args.checkpoint)
-  if not step_dir.name.isdigit() or step_dir.parent.name != "checkpoints":
-    raise SystemExit(f"--checkpoint={args.checkpoint}: expected <workdir>/checkpoints/<step>")
-  return Enhancer.from_workdir(step_dir.parent.parent, int(step_dir.name), **options)
+    workdir, which = args.workdir, args.which
+  else:
+    step_dir = pathlib.Path(args.checkpoint)
+    if not step_dir.name.isdigit() or step_dir.parent.name != "checkpoints":
+      raise usage.UsageError(f"--checkpoint={args.checkpoint}: expected "
+                             "<workdir>/checkpoints/<step>")
+    workdir, which = step_dir.parent.parent, int(step_dir.name)
+  args.workdir, args.which = str(workdir), which
+  usage.tile_options(args.tile, args.overlap, usage.workdir_multiple(workdir, which))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
   args = _parser().parse_args(argv)
-  start = time.perf_counter()
-  files, missing = expand(args.inputs)
-  for line in missing:
-    print(f"error: {line}", file=sys.stderr)
-  output = pathlib.Path(args.output)
   try:
-    enhancer = _load(args) if files else None
+    _checked(args)
+  except usage.UsageError as e:
+    usage.fail(PROG, str(e))
+  start = time.perf_counter()
+  output = pathlib.Path(args.output)
+  files, missing = expand(args.inputs, output, args.suffix)
+  for line in missing:
+    print(f"{PROG}: {line}", file=sys.stderr)
+  try:
+    enhancer = (Enhancer.from_workdir(args.workdir, args.which, tile=args.tile,
+                                      overlap=args.overlap) if files else None)
   except CheckpointError as e:
-    print(f"nalsuper-enhance: {e}", file=sys.stderr)
+    print(f"{PROG}: {e}", file=sys.stderr)
     return 1
+  if enhancer is not None and (warning := enhancer.prompt_warning(args.prompt)):
+    print(f"{PROG}: warning: {warning}", file=sys.stderr)
   done = skipped = 0
   failed = len(missing)
   claimed: dict[pathlib.Path, pathlib.Path] = {}
@@ -121,17 +154,22 @@ def main(argv: Sequence[str] | None = None) -> int:
       claimed[target] = source
       if target.exists() and not args.overwrite:
         skipped += 1
-        print(f"skipped: {target} exists (pass --overwrite to replace it)", file=sys.stderr)
+        print(f"{PROG}: skipped: {target} exists (pass --overwrite to replace it)",
+              file=sys.stderr)
         continue
       photo = photo_io.read_photo(source)
       enhanced = enhancer(photo.pixels, prompt=args.prompt)
-      photo_io.write_photo(target, enhanced, jpeg_quality=args.jpeg_quality)
+      try:
+        photo_io.write_photo(target, enhanced, jpeg_quality=args.jpeg_quality)
+      except OSError as e:
+        raise ImageError(f"{target}: could not write ({e.strerror or e}); expected a "
+                         "writable folder with free space") from None
       done += 1
-    except (ImageError, OSError, ValueError) as e:
+    except (ImageError, ValueError) as e:
       failed += 1
-      print(f"error: {e}", file=sys.stderr)
+      print(f"{PROG}: {e}", file=sys.stderr)
   seconds = time.perf_counter() - start
-  print(f"nalsuper-enhance: {done} enhanced, {skipped} skipped, {failed} failed "
+  print(f"{PROG}: {done} enhanced, {skipped} skipped, {failed} failed "
         f"in {seconds:.1f} s -> {output}")
   return 1 if failed else 0
 

@@ -13,6 +13,7 @@ and reuses it, and each prompt is encoded once and cached.
 
 from __future__ import annotations
 
+import logging
 import pathlib
 from typing import Any
 
@@ -24,6 +25,8 @@ from nalsuper_jax import checkpoints
 from nalsuper_jax.enhance import photo_io, tiling
 from nalsuper_jax.models import NaLSuper, pad_to_multiple
 from nalsuper_jax.text import LoadedTextEncoder, TextFeatures
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TILE = 1024
 DEFAULT_OVERLAP = 64
@@ -79,9 +82,22 @@ class Enhancer:
       return None
     prompt = self.default_prompt if prompt is None else prompt
     if prompt not in self._prompts:
+      if warning := self.prompt_warning(prompt):
+        log.warning("%s", warning)
       ids, mask = self.text.tokenizer([prompt])
       self._prompts[prompt] = self._encode(self.text_params, ids, mask)
     return self._prompts[prompt]
+
+  def prompt_warning(self, prompt: str | None) -> str | None:
+    """Says so when `prompt` is longer than the encoder reads (its end is dropped)."""
+    if self.text is None:
+      return None
+    prompt = self.default_prompt if prompt is None else prompt
+    tokens, limit = self.text.tokenizer.length(prompt), self.text.tokenizer.max_len
+    if tokens <= limit:
+      return None
+    return (f"prompt: {tokens} tokens, longer than the model's text.max_len={limit}; "
+            f"only the first {limit} are used (shorten it)")
 
   def compiled_shapes(self) -> int:
     """How many input shapes the network has been compiled for (reuse check)."""

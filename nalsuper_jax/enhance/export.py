@@ -28,10 +28,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from nalsuper_jax.checkpoints import CheckpointError
-from nalsuper_jax.enhance import photo_io
+from nalsuper_jax.enhance import photo_io, usage
 from nalsuper_jax.enhance.enhancer import Enhancer
 
 FORMAT_VERSION = 1
+PROG = "nalsuper-export"
 
 
 def _function(enhancer: Enhancer):
@@ -103,28 +104,47 @@ def _size(text: str) -> tuple[int, int]:
   try:
     h, w = (int(v) for v in text.lower().split("x"))
   except ValueError:
-    raise argparse.ArgumentTypeError(f"--size={text!r}: expected HEIGHTxWIDTH, e.g. 400x608")
+    raise argparse.ArgumentTypeError(f"{text!r}; expected HEIGHTxWIDTH, e.g. 400x608") from None
   return h, w
 
 
+def _checked(args: argparse.Namespace) -> None:
+  """Every argument check that needs no model (UsageError: exit 2)."""
+  if args.batch < 0:
+    raise usage.UsageError(f"--batch={args.batch}: expected 0 (symbolic) or more")
+  if pathlib.Path(args.output).is_dir():
+    raise usage.UsageError(f"--output={args.output}: is a folder; expected a bundle file "
+                           "name such as model.nalsuper")
+  usage.output_folder(pathlib.Path(args.output).parent)
+  multiple = usage.workdir_multiple(args.workdir, args.which)
+  if args.size is not None and (args.size[0] % multiple or args.size[1] % multiple
+                                or min(args.size) <= 0):
+    raise usage.UsageError(f"--size={args.size[0]}x{args.size[1]}: expected multiples of "
+                           f"{multiple} (the network's size multiple)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-  p = argparse.ArgumentParser(prog="nalsuper-export", description=__doc__.split("\n\n")[0])
+  p = usage.Parser(prog=PROG, description=__doc__.split("\n\n")[0])
   p.add_argument("--workdir", required=True, help="training workdir")
-  p.add_argument("--which", default="latest", help="latest, best or a step number")
+  p.add_argument("--which", type=usage.checkpoint_choice, default="latest",
+                 help="latest, best (by eval PSNR) or a step number")
   p.add_argument("--output", required=True, help="bundle file to write (e.g. model.nalsuper)")
   p.add_argument("--size", type=_size, default=None,
                  help="fixed HEIGHTxWIDTH (multiples of the network's multiple); "
                       "default: symbolic")
   p.add_argument("--batch", type=int, default=1, help="batch size (0: symbolic)")
   args = p.parse_args(argv)
-  which = int(args.which) if args.which.isdigit() else args.which
   try:
-    enhancer = Enhancer.from_workdir(args.workdir, which)
+    _checked(args)
+  except usage.UsageError as e:
+    usage.fail(PROG, str(e))
+  try:
+    enhancer = Enhancer.from_workdir(args.workdir, args.which)
   except CheckpointError as e:
-    print(f"nalsuper-export: {e}", file=sys.stderr)
+    print(f"{PROG}: {e}", file=sys.stderr)
     return 1
   meta = export_bundle(enhancer, args.output, size=args.size, batch=args.batch or None)
-  print(f"nalsuper-export: wrote {args.output} (step {meta['step']}, size "
+  print(f"{PROG}: wrote {args.output} (step {meta['step']}, size "
         f"{'symbolic' if meta['size'] is None else 'x'.join(map(str, meta['size']))}, "
         f"multiple {meta['multiple']}, {meta['max_len']} tokens)")
   return 0

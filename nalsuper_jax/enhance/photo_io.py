@@ -15,13 +15,14 @@ import io
 import os
 import pathlib
 
+import imageio.v3 as iio
 import numpy as np
+import png
 
+from nalsuper_jax.data import images
 from nalsuper_jax.data.images import ImageError
 
-READ_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
 SIXTEEN_BIT_SUFFIXES = (".png", ".tif", ".tiff")
-_EXIF_ORIENTATION = 0x0112
 
 
 @dataclasses.dataclass
@@ -90,82 +91,15 @@ def from_float_rgb(rgb: np.ndarray, like: np.ndarray) -> np.ndarray:
   return out
 
 
-def _orient(array: np.ndarray, orientation: int) -> np.ndarray:
-  """Applies an EXIF orientation (1-8) so the pixels are upright."""
-  ops = {
-      2: lambda a: a[:, ::-1],
-      3: lambda a: a[::-1, ::-1],
-      4: lambda a: a[::-1],
-      5: lambda a: np.swapaxes(a, 0, 1),
-      6: lambda a: np.rot90(a, -1),
-      7: lambda a: np.swapaxes(a[::-1, ::-1], 0, 1),
-      8: lambda a: np.rot90(a, 1),
-  }
-  return np.ascontiguousarray(ops[orientation](array)) if orientation in ops else array
-
-
-def _exif_orientation(path: str) -> int:
-  from PIL import Image  # pylint: disable=import-outside-toplevel
-  try:
-    with Image.open(path) as im:
-      return int(im.getexif().get(_EXIF_ORIENTATION, 1))
-  except Exception:  # no EXIF block, or an exotic container: upright
-    return 1
-
-
-def _png_bit_depth(path: str) -> int:
-  with open(path, "rb") as f:
-    head = f.read(26)
-  if len(head) < 26 or head[:8] != b"\x89PNG\r\n\x1a\n":
-    raise ImageError(f"{path}: not a PNG file (bad signature)")
-  return head[24]
-
-
-def _read_png16(path: str) -> np.ndarray:
-  """16-bit PNG with exact values (Pillow reduces 48/64-bit PNG to 8 bits)."""
-  import png  # pylint: disable=import-outside-toplevel
-  width, height, rows, info = png.Reader(filename=path).asDirect()
-  data = np.vstack([np.asarray(row, np.uint16) for row in rows])
-  return data.reshape(height, width, info["planes"])
-
-
 def read_photo(path: str | os.PathLike) -> Photo:
-  """Decodes a PNG/JPEG/TIFF/WebP/BMP file; errors say which file and why."""
-  path = os.fspath(path)
-  if not path.lower().endswith(READ_SUFFIXES):
-    raise ImageError(f"{path}: not a supported image type (expected one of "
-                     f"{', '.join(READ_SUFFIXES)})")
-  import imageio.v3 as iio  # pylint: disable=import-outside-toplevel
-  try:
-    if path.lower().endswith(".png") and _png_bit_depth(path) == 16:
-      array = _read_png16(path)
-    else:
-      array = np.asarray(iio.imread(path))
-  except ImageError:
-    raise
-  except Exception as e:  # decoders raise many types for truncated/corrupt data
-    raise ImageError(f"{path}: not a readable image ({type(e).__name__}: {e})") from e
-  if array.ndim == 4 or (array.ndim == 3 and array.shape[-1] not in (1, 2, 3, 4)):
-    array = array[0]  # animated / multi-page: the first frame
-  if array.ndim == 3 and array.shape[-1] == 1:
-    array = array[..., 0]
-  if array.dtype == bool:
-    array = array.astype(np.uint8) * 255
-  elif array.dtype not in (np.uint8, np.uint16):
-    if np.issubdtype(array.dtype, np.integer) and array.min() >= 0 and array.max() <= 65535:
-      array = array.astype(np.uint16)
-    else:
-      raise ImageError(f"{path}: unsupported pixel type {array.dtype}")
-  if array.ndim not in (2, 3) or min(array.shape[:2]) < 1:
-    raise ImageError(f"{path}: expected a 2-D image, got pixel array of shape {array.shape}")
-  return Photo(_orient(array, _exif_orientation(path)), path)
+  """Decodes a PNG/JPEG/TIFF/WebP/BMP file (see `images.read_image` for what it refuses)."""
+  return Photo(images.read_image(path), os.fspath(path))
 
 
 def encode(pixels: np.ndarray, suffix: str, *, jpeg_quality: int = 95) -> bytes:
   """The file bytes of `pixels` in the format named by `suffix`."""
   suffix = suffix.lower()
   if pixels.dtype == np.uint16 and suffix == ".png":
-    import png  # pylint: disable=import-outside-toplevel
     planes = 1 if pixels.ndim == 2 else pixels.shape[-1]
     writer = png.Writer(pixels.shape[1], pixels.shape[0], bitdepth=16,
                         greyscale=planes in (1, 2), alpha=planes in (2, 4))
@@ -176,7 +110,6 @@ def encode(pixels: np.ndarray, suffix: str, *, jpeg_quality: int = 95) -> bytes:
     pixels = np.round(pixels.astype(np.float32) / 257.0).astype(np.uint8)
   if suffix in (".jpg", ".jpeg") and pixels.ndim == 3 and pixels.shape[-1] in (2, 4):
     pixels = pixels[..., :-1]  # JPEG has no alpha channel
-  import imageio.v3 as iio  # pylint: disable=import-outside-toplevel
   kwargs = {"quality": jpeg_quality} if suffix in (".jpg", ".jpeg", ".webp") else {}
   return iio.imwrite("<bytes>", pixels, extension=suffix, **kwargs)
 

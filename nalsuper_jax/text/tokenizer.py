@@ -36,3 +36,7 @@ class Tokenizer:
     ids = np.asarray(out["input_ids"], np.int32)
     mask = np.asarray(out["attention_mask"], bool)
     return ids, mask
+
+  def length(self, text: str) -> int:
+    """Tokens in `text` with the special ones, before truncation to `max_len`."""
+    return len(self.hf(text, truncation=False)["input_ids"])

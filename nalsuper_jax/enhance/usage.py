@@ -1,0 +1,93 @@
+"""Checks the command-line tools make before any model or dataset loads.
+
+Loading a model takes seconds to minutes; a mistyped argument must not cost
+that, nor end in a traceback. Every check here reads only small files
+(`config.json`, folder listings) and raises `UsageError` with one line:
+`<argument or file>: <what was wrong>; <what was expected>`. `Parser` turns
+argparse's own errors into the same one line, and both exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import sys
+from typing import NoReturn
+
+from nalsuper_jax import checkpoints
+from nalsuper_jax.models import NaLSuperConfig
+
+USAGE_EXIT = 2  # argparse's status for usage errors; ours match it
+
+
+class UsageError(ValueError):
+  """A command-line argument is wrong; found before anything heavy ran."""
+
+
+class Parser(argparse.ArgumentParser):
+  """argparse with one-line errors (`<prog>: <message>`) and exit status 2."""
+
+  def error(self, message: str) -> NoReturn:
+    fail(self.prog, message)
+
+
+def fail(prog: str, message: str) -> NoReturn:
+  print(f"{prog}: {message}", file=sys.stderr)
+  sys.exit(USAGE_EXIT)
+
+
+def checkpoint_choice(value: str) -> str | int:
+  """--which / --checkpoint values: latest, best or a step number."""
+  if value in ("latest", "best"):
+    return value
+  if value.isdigit():
+    return int(value)
+  raise argparse.ArgumentTypeError(f"{value!r}; expected latest, best or a step number")
+
+
+def workdir_multiple(workdir: str | os.PathLike, which: str | int = "latest") -> int:
+  """Checks a training workdir holds a config and the wanted checkpoint; returns the
+  network's size multiple (tiles and fixed export sizes must be multiples of it)."""
+  path = pathlib.Path(workdir)
+  where = f"--workdir={workdir}"
+  if not path.is_dir():
+    raise UsageError(f"{where}: no such folder; expected a training workdir "
+                     "(config.json + checkpoints/)")
+  if not (path / checkpoints.CONFIG_FILE).is_file():
+    raise UsageError(f"{where}: no {checkpoints.CONFIG_FILE}; expected a training workdir "
+                     "written by main.py")
+  steps = sorted(int(p.name) for p in (path / checkpoints.CHECKPOINT_DIR).glob("*")
+                 if p.name.isdigit() and p.is_dir())
+  if not steps:
+    raise UsageError(f"{where}: no checkpoints in {checkpoints.CHECKPOINT_DIR}/; "
+                     "expected a workdir that has trained (run main.py first)")
+  if isinstance(which, int) and which not in steps:
+    raise UsageError(f"{where}: no checkpoint at step {which}; have {steps}")
+  try:
+    config = checkpoints.read_config(path)
+    return NaLSuperConfig.from_config(config.model).multiple
+  except (checkpoints.CheckpointError, ValueError, KeyError) as e:
+    raise UsageError(f"{path / checkpoints.CONFIG_FILE}: {e}") from None
+
+
+def tile_options(tile: int, overlap: int, multiple: int) -> None:
+  if tile <= 0 or tile % multiple:
+    raise UsageError(f"--tile={tile}: expected a positive multiple of {multiple} "
+                     "(the network's size multiple)")
+  if not 0 <= overlap < tile // 2:
+    raise UsageError(f"--overlap={overlap}: expected 0 <= overlap < tile/2 = {tile // 2}")
+
+
+def output_folder(output: str | os.PathLike) -> pathlib.Path:
+  """The --output folder: an existing writable folder, or one that can be made."""
+  path = pathlib.Path(output)
+  existing = next((p for p in (path, *path.parents) if p.exists()), None)
+  if path.exists() and not path.is_dir():
+    raise UsageError(f"--output={output}: is a file; expected a folder")
+  if existing is not None and not existing.is_dir():
+    raise UsageError(f"--output={output}: {existing} is a file; expected a folder")
+  if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+    raise UsageError(f"--output={output}: {existing} is not writable; expected a folder "
+                     "you can write to")
+  return path

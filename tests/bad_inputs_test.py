@@ -1,0 +1,431 @@
+"""Bad input at every door: one clear line naming the file or argument, never a wrong picture.
+
+Two tables. `USAGE` holds argument mistakes of `nalsuper-enhance` and
+`nalsuper-export`: each must exit 2 with `<tool>: <argument>...` before any
+model loads (loading is patched to fail the test). `FILES` holds bad and
+tricky files fed to one `nalsuper-enhance` run together with good photos:
+each bad file is named on its own line, the good ones are enhanced, the run
+exits 1, and no partial file is left. Further cases cover the exported
+runner and the image decoder the dataset builders share.
+"""
+
+import contextlib
+import io
+import json
+import pathlib
+import re
+import struct
+import subprocess
+import sys
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from configs import tiny
+from nalsuper_jax import exported
+from nalsuper_jax.data import builder, captions, images
+from nalsuper_jax.enhance import Enhancer, cli, export, photo_io
+from tests import image_files, runs
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+  return runs.perturbed_workdir(tmp_path_factory.mktemp("workdir"))
+
+
+@pytest.fixture(scope="module")
+def listed_workdir(tmp_path_factory):
+  """What the argument checks read (config.json, checkpoints/7/): no weights, since a
+  usage error must be found before any model loads."""
+  path = tmp_path_factory.mktemp("listed")
+  (path / "checkpoints" / "7").mkdir(parents=True)
+  (path / "config.json").write_text(json.dumps(tiny.get_config().to_dict(), default=str))
+  return path
+
+
+def _dark(h=12, w=16, seed=0):
+  return np.random.default_rng(seed).integers(5, 50, (h, w, 3), dtype=np.uint8)
+
+
+def _png_header_only(path, width, height, bit_depth):
+  """A valid PNG signature + IHDR claiming a huge image, then one tiny IDAT."""
+  def chunk(kind, data):
+    return (struct.pack(">I", len(data)) + kind + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+  ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, 2, 0, 0, 0)
+  path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+                   + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+
+
+# ---------------------------------------------------------------------------
+# Usage errors: exit 2, one line, before any model loads.
+# ---------------------------------------------------------------------------
+def _no_config(tmp):
+  (tmp / "empty").mkdir()
+  return ["--workdir", str(tmp / "empty")]
+
+
+def _no_checkpoints(tmp):
+  (tmp / "fresh").mkdir()
+  (tmp / "fresh" / "config.json").write_text("{}")
+  return ["--workdir", str(tmp / "fresh")]
+
+
+def _output_is_file(tmp):
+  (tmp / "out.txt").write_text("x")
+  return ["--output", str(tmp / "out.txt")]
+
+
+def _output_under_file(tmp):
+  (tmp / "out.txt").write_text("x")
+  return ["--output", str(tmp / "out.txt" / "sub")]
+
+
+USAGE = {  # id: (extra args or a function of tmp_path giving them, expected message)
+    "tile zero": (["--tile", "0"], r"--tile=0: expected a positive multiple of 4"),
+    "tile not a multiple": (["--tile", "30"], r"--tile=30: expected a positive multiple of 4"),
+    "tile negative": (["--tile", "-64"], r"--tile=-64: expected a positive multiple"),
+    "overlap too large": (["--tile", "64", "--overlap", "40"],
+                          r"--overlap=40: expected 0 <= overlap < tile/2 = 32"),
+    "overlap negative": (["--overlap", "-1"], r"--overlap=-1: expected 0 <= overlap"),
+    "tile not a number": (["--tile", "big"], r"argument --tile: invalid int value: 'big'"),
+    "jpeg quality high": (["--jpeg-quality", "500"], r"--jpeg-quality=500: expected 1\.\.100"),
+    "jpeg quality zero": (["--jpeg-quality", "0"], r"--jpeg-quality=0: expected 1\.\.100"),
+    "suffix with slash": (["--suffix", "a/b"], r"--suffix='a/b': contains a path separator"),
+    "which unknown": (["--which", "newest"], r"--which: .*'newest'; expected latest, best or a step"),
+    "which missing step": (["--which", "99"], r"--workdir=.*: no checkpoint at step 99; have \[7\]"),
+    "workdir missing": (lambda tmp: ["--workdir", str(tmp / "nope")],
+                        r"--workdir=.*nope: no such folder; expected a training workdir"),
+    "workdir without config": (_no_config, r"--workdir=.*empty: no config\.json"),
+    "workdir without checkpoints": (_no_checkpoints, r"--workdir=.*fresh: no checkpoints in"),
+    "checkpoint not a step folder": (lambda tmp: ["--checkpoint", str(tmp)],
+                                     r"--checkpoint=.*: expected <workdir>/checkpoints/<step>"),
+    "output is a file": (_output_is_file, r"--output=.*out\.txt: is a file; expected a folder"),
+    "output under a file": (_output_under_file, r"--output=.*sub: .*out\.txt is a file"),
+    "unknown flag": (["--tiel", "64"], r"unrecognized arguments: --tiel"),
+}
+
+
+@pytest.fixture
+def no_model_loads(monkeypatch):
+  def refuse(*args, **kwargs):
+    raise AssertionError("a model was loaded before the arguments were checked")
+  monkeypatch.setattr(Enhancer, "from_workdir", refuse)
+
+
+def _usage_error_line(main_fn, argv, prog, capsys) -> str:
+  """Runs a CLI expecting exit 2 with exactly one `<prog>: ...` line on stderr."""
+  with pytest.raises(SystemExit) as e:
+    main_fn(argv)
+  assert e.value.code == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and err[0].startswith(f"{prog}: "), err
+  return err[0]
+
+
+@pytest.mark.parametrize("case", sorted(USAGE))
+def test_enhance_usage_errors_exit_2_before_loading(case, listed_workdir, tmp_path, capsys,
+                                                     no_model_loads):
+  extra, expected = USAGE[case]
+  extra = extra(tmp_path) if callable(extra) else extra
+  photo = image_files.write(tmp_path / "in" / "a.png", _dark())
+  source = [] if "--checkpoint" in extra else ["--workdir", str(listed_workdir)]
+  # Later flags win in argparse, so a case can override --workdir/--output.
+  argv = source + ["--output", str(tmp_path / "out"), "--quiet"] + extra + [str(photo)]
+  line = _usage_error_line(cli.main, argv, "nalsuper-enhance", capsys)
+  assert re.search(expected, line), line
+  assert not (tmp_path / "out").exists()
+
+
+EXPORT_USAGE = {
+    "size not a multiple": (["--size", "30x30"], r"--size=30x30: expected multiples of 4"),
+    "size malformed": (["--size", "big"], r"--size.*'big'; expected HEIGHTxWIDTH"),
+    "which unknown": (["--which", "newest"], r"--which: .*'newest'; expected latest, best"),
+    "output is a folder": (lambda tmp: ["--output", str(tmp)], r"--output=.*: is a folder; expected"),
+    "batch negative": (["--batch", "-1"], r"--batch=-1: expected 0 \(symbolic\) or more"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(EXPORT_USAGE))
+def test_export_usage_errors_exit_2_before_loading(case, listed_workdir, tmp_path, capsys,
+                                                    no_model_loads):
+  extra, expected = EXPORT_USAGE[case]
+  extra = extra(tmp_path) if callable(extra) else extra
+  argv = ["--workdir", str(listed_workdir), "--output", str(tmp_path / "m.nalsuper")] + extra
+  line = _usage_error_line(export.main, argv, "nalsuper-export", capsys)
+  assert re.search(expected, line), line
+  assert list(tmp_path.glob("*.nalsuper*")) == []
+
+
+# ---------------------------------------------------------------------------
+# Bad files in one enhance run: each named, the good ones enhanced, exit 1.
+# ---------------------------------------------------------------------------
+def _truncated_png(path):
+  image_files.write(path, _dark(40, 40))
+  data = path.read_bytes()
+  path.write_bytes(data[: len(data) // 2])
+
+
+def _truncated_png16(path):
+  image_files.write(path, _dark(40, 40), mode="png16")
+  data = path.read_bytes()
+  path.write_bytes(data[: len(data) // 2])
+
+
+def _animated_png(path):
+  frames = [Image.fromarray(_dark(seed=i)) for i in range(3)]
+  frames[0].save(path, save_all=True, append_images=frames[1:], duration=100)
+
+
+def _multipage_tiff(path):
+  frames = [Image.fromarray(_dark(seed=i)) for i in range(2)]
+  frames[0].save(path, save_all=True, append_images=frames[1:])
+
+
+FILES = {  # file name: (how to make it, expected message after the path)
+    "truncated.png": (_truncated_png, r"not a readable image"),
+    "truncated16.png": (_truncated_png16, r"(truncated 16-bit PNG|not a readable image)"),
+    "text.png": (lambda p: p.write_text("hello"), r"not a readable image"),
+    "empty.jpg": (lambda p: p.write_bytes(b""), r"not a readable image"),
+    "huge16.png": (lambda p: _png_header_only(p, 60000, 60000, 16),
+                   r"(3600000000 pixels; expected at most|expected at most \d+ pixels)"),
+    "huge8.png": (lambda p: _png_header_only(p, 60000, 60000, 8),
+                  r"(3600000000 pixels; expected at most|expected at most \d+ pixels)"),
+    "animated.png": (_animated_png, r"3 frames \(animated or multi-page\); expected one still"),
+    "pages.tif": (_multipage_tiff, r"2 frames \(animated or multi-page\)"),
+    "notes.txt": (lambda p: p.write_text("x"), r"not a supported image type"),
+}
+
+
+@pytest.fixture(scope="module")
+def mixed_run(workdir, tmp_path_factory):
+  """One `nalsuper-enhance` run over a folder of good and bad files."""
+  tmp = tmp_path_factory.mktemp("mixed")
+  folder = tmp / "in"
+  good = {"good.png": _dark(seed=1), "sub/good.jpg": _dark(seed=2)}
+  for name, pixels in good.items():
+    image_files.write(folder / name, pixels)
+  for name, (make, _) in FILES.items():
+    make(folder / name)
+  explicit = folder / "notes.txt"   # a folder walk skips non-images; name it on purpose
+  out = tmp / "out"
+
+
+  err, std = io.StringIO(), io.StringIO()
+  with contextlib.redirect_stderr(err), contextlib.redirect_stdout(std):
+    code = cli.main(["--workdir", str(workdir), "--output", str(out), "--quiet",
+                     str(folder), str(explicit)])
+  return code, err.getvalue().splitlines(), std.getvalue(), out, good
+
+
+@pytest.mark.slow  # loads a model
+@pytest.mark.parametrize("name", sorted(FILES))
+def test_each_bad_file_is_named_and_the_good_ones_are_enhanced(name, mixed_run):
+  code, err, out_text, out, good = mixed_run
+  expected = FILES[name][1]
+  lines = [l for l in err if f"/{name}: " in l]
+  assert len(lines) == 1, err
+  assert lines[0].startswith("nalsuper-enhance: ")
+  assert re.search(expected, lines[0]), lines[0]
+  assert code == 1
+  for g in good:
+    assert photo_io.read_photo(out / g).pixels.shape == good[g].shape
+  assert f"{len(good)} enhanced, 0 skipped, {len(FILES)} failed" in out_text
+  assert not [p for p in out.rglob("*") if p.is_file() and p.name not in
+              {pathlib.Path(g).name for g in good}]  # nothing for a bad file, no partials
+
+
+# ---------------------------------------------------------------------------
+# Files that used to give a silently wrong picture.
+# ---------------------------------------------------------------------------
+def test_cmyk_jpeg_is_converted_not_read_as_rgb_plus_alpha(tmp_path):
+  y, x = np.mgrid[0:32, 0:32]
+  smooth = np.stack([4 * x + 40, 4 * y + 40, 200 - 2 * (x + y)], -1).astype(np.uint8)
+  Image.fromarray(smooth).convert("CMYK").save(tmp_path / "cmyk.jpg", quality=100)
+  cmyk = photo_io.read_photo(tmp_path / "cmyk.jpg")
+  assert cmyk.pixels.shape == (32, 32, 3) and cmyk.alpha is None
+  error = np.abs(cmyk.pixels.astype(int) - smooth.astype(int)).mean()
+  assert error < 3, error      # JPEG rounding only; read as RGB+alpha it is ~100 off
+
+
+@pytest.mark.slow  # loads a model
+def test_output_inside_the_input_folder_is_not_enhanced_again(workdir, tmp_path, capsys):
+  inside, same = tmp_path / "inside", tmp_path / "same"
+  for folder in (inside, same):
+    image_files.write(folder / "p.png", _dark())
+  base = ["--workdir", str(workdir), "--quiet"]
+  for _ in range(2):  # the second run must not pick up the first run's outputs
+    assert cli.main(base + ["--output", str(inside / "enhanced"), str(inside)]) == 0
+    assert cli.main(base + ["--output", str(same), "--suffix", "_b", str(same)]) == 0
+  assert sorted(str(p.relative_to(inside)) for p in inside.rglob("*.png")) == [
+      "enhanced/p.png", "p.png"]
+  assert sorted(p.name for p in same.rglob("*.png")) == ["p.png", "p_b.png"]
+  assert "0 enhanced, 1 skipped" in capsys.readouterr().out
+
+
+@pytest.mark.slow  # loads a model
+def test_long_prompt_warns_that_its_end_is_ignored(workdir, tmp_path, capsys):
+  image_files.write(tmp_path / "a.png", _dark())
+  long_prompt = " ".join(["a very bright and colourful photo"] * 10)
+  assert cli.main(["--workdir", str(workdir), "--output", str(tmp_path / "out"), "--quiet",
+                   "--prompt", long_prompt, str(tmp_path / "a.png")]) == 0
+  err = capsys.readouterr().err
+  assert "nalsuper-enhance: warning: prompt:" in err and "text.max_len=16" in err
+
+
+# ---------------------------------------------------------------------------
+# The exported runner treats files exactly as nalsuper-enhance does.
+# ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def bundle(workdir, tmp_path_factory):
+  path = tmp_path_factory.mktemp("bundle") / "m.nalsuper"
+  export.export_bundle(Enhancer.from_workdir(workdir), path)
+  return path
+
+
+@pytest.mark.slow
+def test_runner_keeps_16_bits_and_orientation_like_enhance(workdir, bundle, tmp_path):
+  image_files.write(tmp_path / "in16.png", _dark(20, 28), mode="png16")
+  stored = Image.fromarray(_dark(20, 28, seed=4))
+  exif = stored.getexif()
+  exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+  stored.save(tmp_path / "rot.png", exif=exif)
+  for name in ("in16.png", "rot.png"):
+    assert exported.main([str(bundle), str(tmp_path / name), str(tmp_path / f"x_{name}")]) == 0
+    assert cli.main(["--workdir", str(workdir), "--output", str(tmp_path / "enh"), "--quiet",
+                     str(tmp_path / name)]) == 0
+    ours = photo_io.read_photo(tmp_path / f"x_{name}").pixels
+    theirs = photo_io.read_photo(tmp_path / "enh" / name).pixels
+    assert ours.dtype == theirs.dtype and ours.shape == theirs.shape, name
+    assert np.abs(ours.astype(np.int64) - theirs.astype(np.int64)).max() <= (
+        257 if ours.dtype == np.uint16 else 1), name
+  assert photo_io.read_photo(tmp_path / "x_in16.png").bits == 16
+  assert photo_io.read_photo(tmp_path / "x_rot.png").pixels.shape[:2] == (28, 20)
+
+
+def _not_a_zip(path):
+  path.write_bytes(b"hello")
+  return path
+
+
+def _truncated_bundle(path, bundle):
+  path.write_bytes(bundle.read_bytes()[:1000])
+  return path
+
+
+RUNNER = {
+    "bundle missing": (lambda tmp, b: tmp / "none.nalsuper", r"none\.nalsuper: no such file"),
+    "bundle not a zip": (lambda tmp, b: _not_a_zip(tmp / "x.nalsuper"),
+                         r"x\.nalsuper: not a readable NaLSuper bundle"),
+    "bundle truncated": (lambda tmp, b: _truncated_bundle(tmp / "t.nalsuper", b),
+                         r"t\.nalsuper: not a readable NaLSuper bundle"),
+}
+
+
+@pytest.mark.slow  # loads a model
+@pytest.mark.parametrize("case", sorted(RUNNER))
+def test_runner_bad_bundle_is_one_line(case, bundle, tmp_path, capsys):
+  make, expected = RUNNER[case]
+  image_files.write(tmp_path / "a.png", _dark())
+  code = exported.main([str(make(tmp_path, bundle)), str(tmp_path / "a.png"),
+                        str(tmp_path / "b.png")])
+  err = capsys.readouterr().err.strip().splitlines()
+  assert code == 1 and len(err) == 1, err
+  assert re.search(expected, err[0]), err[0]
+  assert not (tmp_path / "b.png").exists()
+
+
+@pytest.mark.slow  # loads a model
+def test_runner_bad_image_is_named(bundle, tmp_path, capsys):
+  _truncated_png(tmp_path / "broken.png")
+  code = exported.main([str(bundle), str(tmp_path / "broken.png"), str(tmp_path / "b.png")])
+  err = capsys.readouterr().err.strip().splitlines()
+  assert code == 1 and len(err) == 1 and "broken.png: not a readable image" in err[0], err
+  assert not (tmp_path / "b.png").exists()
+
+
+# ---------------------------------------------------------------------------
+# The decoder the dataset builders share.
+# ---------------------------------------------------------------------------
+def test_builders_decoder_names_truncated_16_bit_png(tmp_path):
+  _truncated_png16(tmp_path / "t16.png")
+  with pytest.raises(images.ImageError, match=r"t16\.png: (truncated 16-bit PNG|not a readable)"):
+    images.read_rgb8(tmp_path / "t16.png")
+
+
+def test_captions_that_are_not_utf8_name_the_file_and_line(tmp_path):
+
+  path = tmp_path / "captions.jsonl"
+  path.write_bytes(b'{"name": "a", "caption": "fine"}\n{"name": "b", "caption": "caf\xe9"}\n')
+  with pytest.raises(ValueError, match=r"captions\.jsonl:2: byte \d+ is not UTF-8.*expected "
+                                       r"a UTF-8 text file"):
+    captions.load_captions_jsonl(path)
+
+
+def test_skip_bad_names_each_unpaired_file(tmp_path, caplog):
+
+  image_files.write(tmp_path / "low/a.png", _dark())
+  image_files.write(tmp_path / "high/a.png", _dark())
+  image_files.write(tmp_path / "low/lonely.png", _dark())
+  with caplog.at_level("WARNING", logger="nalsuper_jax.data"):
+    pairs = builder.pair_by_stem(tmp_path / "low", tmp_path / "high", skip_bad=True)
+  assert [p.name for p in pairs] == ["a"]
+  assert any("low/lonely.png: no matching image" in r.getMessage() for r in caplog.records)
+
+
+# ---------------------------------------------------------------------------
+# main.py: config and workdir mistakes are one line, exit 2, before training starts.
+# ---------------------------------------------------------------------------
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _file(tmp):
+  (tmp / "afile").write_text("x")
+  return tmp / "afile"
+
+
+MAIN = {  # id: (argv after main.py, or a function of tmp_path giving it; expected message)
+    "config field typo": (lambda tmp: ["--config=configs/tiny.py", f"--workdir={tmp}",
+                                       "--config.train.stepz=3"],
+                          r'--config\.train\.stepz: no such config field; Did you mean "steps"'),
+    "config value type": (lambda tmp: ["--config=configs/tiny.py", f"--workdir={tmp}",
+                                       "--config.train.steps=abc"],
+                          r"--config\.train\.steps=abc: invalid literal for int"),
+    "config file missing": (lambda tmp: ["--config=configs/nope.py", f"--workdir={tmp}"],
+                            r"--config=configs/nope\.py: no such file; expected a Python file"),
+    "config rule broken": (lambda tmp: ["--config=configs/tiny.py", f"--workdir={tmp}",
+                                        "--config.data.crop=30"],
+                           r"config\.data\.crop=30.*multiple of 4"),
+    "workdir is a file": (lambda tmp: ["--config=configs/tiny.py", f"--workdir={_file(tmp)}"],
+                          r"--workdir=.*afile: .*afile is a file; expected a folder"),
+    "workdir under a file": (lambda tmp: ["--config=configs/tiny.py",
+                                          f"--workdir={_file(tmp)}/run"],
+                             r"--workdir=.*afile/run: .*afile is a file"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MAIN))
+def test_main_config_and_workdir_mistakes_are_one_line(case, tmp_path):
+  make, expected = MAIN[case]
+  out = subprocess.run([sys.executable, "main.py", *make(tmp_path)], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+  err = [l for l in out.stderr.splitlines() if l.startswith("main.py: ")]
+  assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-2000:]
+  assert len(err) == 1 and re.search(expected, err[0]), out.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_main_missing_dataset_is_one_line_with_the_build_command(tmp_path):
+  out = subprocess.run([sys.executable, "main.py", "--config=configs/tiny.py",
+                        f"--workdir={tmp_path / 'run'}", "--mode=train",
+                        f"--config.data.data_dir={tmp_path / 'nodata'}"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr[-2000:]
+  last = out.stderr.strip().splitlines()[-1]
+  assert re.search(r"main\.py: config\.data\.name='synthetic_lowlight' split 'train': not built"
+                   r" in config\.data\.data_dir=.*nodata.*tfds build tfds_builders/"
+                   r"synthetic_lowlight", last), last
+  assert len(out.stderr) < 20_000  # not TFDS's catalogue of every dataset
+  assert not (tmp_path / "run" / "config.json").exists()
