@@ -171,6 +171,8 @@ def main(argv) -> None:
       summary = evaluate.evaluate_params(config, workdir, result.model, result.text,
                                          params["image"], text_params, result.step)
   except (checkpoints.CheckpointError, pipeline.DataNotBuilt) as e:
+    if os.environ.get("NALSUPER_DEBUG", "") not in ("", "0"):
+      raise
     sys.exit(f"main.py: {e}")
   if jax.process_index() == 0:
     _print_summary(summary, workdir)

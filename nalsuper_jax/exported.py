@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import sys
 import tempfile
 import zipfile
@@ -105,6 +106,8 @@ def main(argv=None) -> int:
     out = ExportedEnhancer(args.bundle)(photo.rgb(), args.prompt)
     photo_io.write_photo(args.output, photo_io.from_float_rgb(out, photo.pixels))
   except (ValueError, OSError) as e:  # BundleError, ImageError, size/batch limits, disk
+    if os.environ.get("NALSUPER_DEBUG", "") not in ("", "0"):
+      raise
     message = str(e)
     if args.input not in message and args.bundle not in message and args.output not in message:
       message = f"{args.input}: {message}"

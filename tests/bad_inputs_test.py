@@ -26,7 +26,7 @@ from PIL import Image
 from configs import tiny
 from nalsuper_jax import exported
 from nalsuper_jax.data import builder, captions, images
-from nalsuper_jax.enhance import Enhancer, cli, export, photo_io
+from nalsuper_jax.enhance import Enhancer, cli, export, photo_io, usage
 from tests import image_files, runs
 
 
@@ -429,3 +429,18 @@ def test_main_missing_dataset_is_one_line_with_the_build_command(tmp_path):
                    r"synthetic_lowlight", last), last
   assert len(out.stderr) < 20_000  # not TFDS's catalogue of every dataset
   assert not (tmp_path / "run" / "config.json").exists()
+
+
+def test_debug_environment_variable_adds_the_traceback(monkeypatch, capsys):
+
+  try:
+    images.read_image("missing.png")
+  except images.ImageError as e:
+    error = e
+  usage.report("nalsuper-enhance", error)
+  quiet = capsys.readouterr().err.strip().splitlines()
+  assert quiet == [f"nalsuper-enhance: {error}"] and "missing.png" in quiet[0]
+  monkeypatch.setenv(usage.DEBUG_ENV, "1")
+  usage.report("nalsuper-enhance", error)
+  loud = capsys.readouterr().err.strip().splitlines()
+  assert loud[0].startswith("Traceback") and loud[-1] == quiet[0]

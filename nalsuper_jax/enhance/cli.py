@@ -136,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     enhancer = (Enhancer.from_workdir(args.workdir, args.which, tile=args.tile,
                                       overlap=args.overlap) if files else None)
   except CheckpointError as e:
-    print(f"{PROG}: {e}", file=sys.stderr)
+    usage.report(PROG, e)
     return 1
   if enhancer is not None and (warning := enhancer.prompt_warning(args.prompt)):
     print(f"{PROG}: warning: {warning}", file=sys.stderr)
@@ -167,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
       done += 1
     except (ImageError, ValueError) as e:
       failed += 1
-      print(f"{PROG}: {e}", file=sys.stderr)
+      usage.report(PROG, e)
   seconds = time.perf_counter() - start
   print(f"{PROG}: {done} enhanced, {skipped} skipped, {failed} failed "
         f"in {seconds:.1f} s -> {output}")

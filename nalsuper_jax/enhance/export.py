@@ -141,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   try:
     enhancer = Enhancer.from_workdir(args.workdir, args.which)
   except CheckpointError as e:
-    print(f"{PROG}: {e}", file=sys.stderr)
+    usage.report(PROG, e)
     return 1
   meta = export_bundle(enhancer, args.output, size=args.size, batch=args.batch or None)
   print(f"{PROG}: wrote {args.output} (step {meta['step']}, size "

@@ -5,6 +5,7 @@ that, nor end in a traceback. Every check here reads only small files
 (`config.json`, folder listings) and raises `UsageError` with one line:
 `<argument or file>: <what was wrong>; <what was expected>`. `Parser` turns
 argparse's own errors into the same one line, and both exit with status 2.
+`NALSUPER_DEBUG=1` in the environment adds the traceback (`report`).
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import argparse
 import os
 import pathlib
 import sys
+import traceback
 from typing import NoReturn
 
 from nalsuper_jax import checkpoints
 from nalsuper_jax.models import NaLSuperConfig
 
 USAGE_EXIT = 2  # argparse's status for usage errors; ours match it
+DEBUG_ENV = "NALSUPER_DEBUG"  # set to 1: tracebacks above the one-line messages
 
 
 class UsageError(ValueError):
@@ -35,6 +38,17 @@ class Parser(argparse.ArgumentParser):
 def fail(prog: str, message: str) -> NoReturn:
   print(f"{prog}: {message}", file=sys.stderr)
   sys.exit(USAGE_EXIT)
+
+
+def debugging() -> bool:
+  return os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
+def report(prog: str, error: BaseException) -> None:
+  """One line for the user; with NALSUPER_DEBUG=1 the traceback before it."""
+  if debugging():
+    traceback.print_exception(error)
+  print(f"{prog}: {error}", file=sys.stderr)
 
 
 def checkpoint_choice(value: str) -> str | int:
