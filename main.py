@@ -11,7 +11,6 @@ further arguments; elsewhere set JAX_COORDINATOR_ADDRESS etc.).
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import sys
@@ -155,8 +154,8 @@ def main(argv) -> None:
     if _MODE.value == "eval":
       summary = evaluate.run(config, workdir, checkpoint=_CHECKPOINT.value)
     else:
-      evaluator = (functools.partial(evaluate.evaluate_during_training, config, workdir)
-                   if _MODE.value == "train_and_eval" else None)
+      evaluator = (evaluate.Evaluator(config, workdir) if _MODE.value == "train_and_eval"
+                   else None)
       result = train.run(config, workdir, evaluator=evaluator)
       if result.already_trained:
         print(f"main.py: {workdir} is already trained to step {result.step} "
@@ -170,7 +169,7 @@ def main(argv) -> None:
       text_params = params.get("text", result.text.params) if result.text else None
       summary = evaluate.evaluate_params(config, workdir, result.model, result.text,
                                          params["image"], text_params, result.step)
-  except (checkpoints.CheckpointError, pipeline.DataNotBuilt) as e:
+  except (checkpoints.CheckpointError, pipeline.DataNotBuilt, pipeline.DataCorrupt) as e:
     if os.environ.get("NALSUPER_DEBUG", "") not in ("", "0"):
       raise
     sys.exit(f"main.py: {e}")

@@ -7,8 +7,7 @@ from configs import default
 
 def get_config() -> ml_collections.ConfigDict:
   config = default.get_config()
-  config.model.update(dict(size="tiny", channels=8, blocks=(1, 1, 1), heads=2,
-                           text_dim=16, text_heads=2))
+  config.model.size = "tiny"          # widths from models.SIZES["tiny"]
   config.text.max_len = 16
   config.data.update(dict(crop=32, batch_size=4, prefetch=4))
   config.train.update(dict(steps=12, warmup_steps=2, log_every=2, checkpoint_every=4,

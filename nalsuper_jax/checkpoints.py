@@ -108,10 +108,18 @@ def read_config(workdir: str | os.PathLike) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(values)
 
 
+def _with_resolved_model(config: dict) -> dict:
+  """The model section with the size's widths made explicit (None -> the value)."""
+  try:
+    return {**config, "model": NaLSuperConfig.from_config(config["model"]).resolved()}
+  except (KeyError, TypeError, ValueError):
+    return config
+
+
 def config_differences(old: dict, new: dict) -> list[str]:
   """`config.<field>: old -> new` for every leaf that differs (flattened)."""
-  flat_old = traverse_util.flatten_dict(old, sep=".")
-  flat_new = traverse_util.flatten_dict(new, sep=".")
+  flat_old = traverse_util.flatten_dict(_with_resolved_model(old), sep=".")
+  flat_new = traverse_util.flatten_dict(_with_resolved_model(new), sep=".")
   out = []
   for key in sorted(set(flat_old) | set(flat_new)):
     a, b = flat_old.get(key, "<absent>"), flat_new.get(key, "<absent>")

@@ -18,14 +18,14 @@ from __future__ import annotations
 import json
 import logging
 import pathlib
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from nalsuper_jax import baselines, checkpoints, metrics
+from nalsuper_jax import baselines, checkpoints, inference, metrics
 from nalsuper_jax.data import pipeline
 from nalsuper_jax.models import NaLSuper, crop_to
 from nalsuper_jax.text import LoadedTextEncoder
@@ -40,26 +40,6 @@ def host_params(tree: Any) -> Any:
     from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
     return multihost_utils.process_allgather(tree, tiled=True)
   return jax.device_get(tree)
-
-
-_FORWARDS: dict[tuple, tuple[Any, Callable]] = {}
-
-
-def make_forward(model: NaLSuper, text: LoadedTextEncoder | None) -> Callable:
-  """(image params, text params, low [1,H,W,3] float, ids, mask) -> clipped output.
-
-  Cached per (model, text encoder), so repeated evaluations (each prompt,
-  every periodic eval) reuse compiled executables instead of re-tracing.
-  """
-  key = (model, id(text))
-  if key not in _FORWARDS:
-    @jax.jit
-    def forward(image_params, text_params, low, ids, mask):
-      feats = (text.module.apply({"params": text_params}, ids, mask) if text is not None
-               else None)
-      return model.apply({"params": image_params}, low, feats, clip_output=True)
-    _FORWARDS[key] = (text, forward)  # holding `text` keeps its id from being reused
-  return _FORWARDS[key][1]
 
 
 def _write_png(path, image: np.ndarray) -> None:
@@ -81,9 +61,15 @@ def _write_text(path: pathlib.Path, content: str) -> None:
 def enhance_split(config: ml_collections.ConfigDict, model: NaLSuper,
                   text: LoadedTextEncoder | None, image_params: Any, text_params: Any,
                   source, *, prompt: str | None = None, limit: int | None = None,
-                  shard: pipeline.Shard = pipeline.Shard()):
-  """Yields (index, element, output float HxWx3) for this host's images."""
-  forward = make_forward(model, text)
+                  shard: pipeline.Shard = pipeline.Shard(),
+                  forward: inference.Forward | None = None):
+  """Yields (index, element, output float HxWx3) for this host's images.
+
+  `forward`: a jitted `inference.forward_fn(model, text)`; pass the same one
+  to every call that should reuse its compiled programs.
+  """
+  forward = forward or jax.jit(inference.forward_fn(model, text))
+  params = {"image": image_params, "text": text_params if text is not None else {}}
   tokenizer = text.tokenizer if text is not None else None
   data = pipeline.eval_dataset(source if limit is None else _Head(source, limit),
                                multiple=model.config.multiple, tokenizer=tokenizer, shard=shard)
@@ -99,7 +85,7 @@ def enhance_split(config: ml_collections.ConfigDict, model: NaLSuper,
       ids, mask = prompt_ids
     else:
       ids, mask = e["ids"][None], e["mask"][None]
-    out = forward(image_params, text_params, low, ids, mask)
+    out = forward(params, low, ids, mask)
     out = np.asarray(crop_to(out, tuple(e["size"])))[0]
     index = shard.index + i * shard.count
     yield index, e, out
@@ -164,9 +150,11 @@ def evaluate_params(config: ml_collections.ConfigDict, workdir: pathlib.Path, mo
   source = pipeline.load_source(config.data.name, split, config.data.data_dir)
   fitted = fit_baselines(config) if config.eval.baselines else {}
   out_dir = workdir / "eval" / split
+  forward = jax.jit(inference.forward_fn(model, text))  # shared by both passes below
   rows: dict[int, dict[str, Any]] = {}
   for index, e, out in enhance_split(config, model, text, image_params, text_params, source,
-                                     limit=config.eval.max_images, shard=shard):
+                                     limit=config.eval.max_images, shard=shard,
+                                     forward=forward):
     low8, high8 = _unpadded(e)
     row = {"index": index, **metrics.image_metrics(out, high8)}
     row |= {f"input_{k}": v for k, v in metrics.image_metrics(low8 / 255.0, high8).items()
@@ -182,7 +170,8 @@ def evaluate_params(config: ml_collections.ConfigDict, workdir: pathlib.Path, mo
   if text is not None and config.eval.default_prompt:
     for index, e, out in enhance_split(config, model, text, image_params, text_params, source,
                                        prompt=config.eval.default_prompt,
-                                       limit=config.eval.max_images, shard=shard):
+                                       limit=config.eval.max_images, shard=shard,
+                                       forward=forward):
       m = metrics.image_metrics(out, _unpadded(e)[1])
       rows[index] |= {"psnr_default_prompt": m["psnr"], "ssim_default_prompt": m["ssim"]}
   columns = sorted({k for r in rows.values() for k in r} - {"index"})
@@ -206,35 +195,46 @@ def _name(element) -> str:
   return name.decode() if isinstance(name, bytes) else str(name)
 
 
-def evaluate_during_training(config: ml_collections.ConfigDict, workdir: pathlib.Path,
-                             model: NaLSuper, text: LoadedTextEncoder | None, params: Any,
-                             step: int, writer) -> dict[str, float]:
+class Evaluator:
   """The trainer's evaluator: mean PSNR/SSIM of the eval split, plus pictures.
 
-  `params` is the training tree ({"image": ..., maybe "text": ...}, possibly
+  Called with the training tree ({"image": ..., maybe "text": ...}, possibly
   sharded over hosts); the trainer writes the returned scalars and hands
-  them to Orbax, which keeps the best checkpoint by "psnr".
+  them to Orbax, which keeps the best checkpoint by "psnr". One instance
+  lives for a training run and keeps its compiled network between evaluations.
   """
-  params = host_params(params)
-  text_params = params.get("text", text.params) if text is not None else None
-  source = pipeline.load_source(config.data.name, config.data.eval_split, config.data.data_dir)
-  shard = pipeline.Shard(jax.process_index(), jax.process_count())
-  rows, pictures = [], {}
-  for index, e, out in enhance_split(config, model, text, params["image"], text_params, source,
-                                     limit=config.eval.max_images, shard=shard):
-    low8, high8 = _unpadded(e)
-    rows.append({"index": index, **{k: v for k, v in metrics.image_metrics(out, high8).items()
-                                    if k in ("psnr", "ssim")}})
-    if index < config.train.image_summaries:
-      pictures[f"eval/{_name(e)}"] = np.concatenate(
-          [low8, metrics.to_uint8(out), high8], axis=1)[None]
-  rows = _gather_rows(rows, ["psnr", "ssim"])
-  result = {"psnr": float(np.mean([r["psnr"] for r in rows])),
-            "ssim": float(np.mean([r["ssim"] for r in rows]))}
-  if pictures:
-    writer.write_images(step, pictures)
-  log.info("step %d: eval psnr %.2f ssim %.4f", step, result["psnr"], result["ssim"])
-  return result
+
+  def __init__(self, config: ml_collections.ConfigDict, workdir: pathlib.Path):
+    self.config, self.workdir = config, workdir
+    self._forward: inference.Forward | None = None
+
+  def __call__(self, model: NaLSuper, text: LoadedTextEncoder | None, params: Any,
+               step: int, writer) -> dict[str, float]:
+    config = self.config
+    if self._forward is None:
+      self._forward = jax.jit(inference.forward_fn(model, text))
+    params = host_params(params)
+    text_params = params.get("text", text.params) if text is not None else None
+    source = pipeline.load_source(config.data.name, config.data.eval_split,
+                                  config.data.data_dir)
+    shard = pipeline.Shard(jax.process_index(), jax.process_count())
+    rows, pictures = [], {}
+    for index, e, out in enhance_split(config, model, text, params["image"], text_params,
+                                       source, limit=config.eval.max_images, shard=shard,
+                                       forward=self._forward):
+      low8, high8 = _unpadded(e)
+      rows.append({"index": index, **{k: v for k, v in metrics.image_metrics(out, high8).items()
+                                      if k in ("psnr", "ssim")}})
+      if index < config.train.image_summaries:
+        pictures[f"eval/{_name(e)}"] = np.concatenate(
+            [low8, metrics.to_uint8(out), high8], axis=1)[None]
+    rows = _gather_rows(rows, ["psnr", "ssim"])
+    result = {"psnr": float(np.mean([r["psnr"] for r in rows])),
+              "ssim": float(np.mean([r["ssim"] for r in rows]))}
+    if pictures:
+      writer.write_images(step, pictures)
+    log.info("step %d: eval psnr %.2f ssim %.4f", step, result["psnr"], result["ssim"])
+    return result
 
 
 def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path,

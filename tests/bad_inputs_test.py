@@ -14,6 +14,7 @@ import io
 import json
 import pathlib
 import re
+import shutil
 import struct
 import subprocess
 import sys
@@ -25,7 +26,7 @@ from PIL import Image
 
 from configs import tiny
 from nalsuper_jax import exported
-from nalsuper_jax.data import builder, captions, images
+from nalsuper_jax.data import builder, captions, images, pipeline
 from nalsuper_jax.enhance import Enhancer, cli, export, photo_io, usage
 from tests import image_files, runs
 
@@ -444,3 +445,27 @@ def test_debug_environment_variable_adds_the_traceback(monkeypatch, capsys):
   usage.report("nalsuper-enhance", error)
   loud = capsys.readouterr().err.strip().splitlines()
   assert loud[0].startswith("Traceback") and loud[-1] == quiet[0]
+
+
+@pytest.mark.slow  # needs the built embedded dataset
+def test_corrupt_array_record_names_the_dataset_folder_and_record(data_dir, tmp_path):
+
+
+  copy = tmp_path / "tfds"
+  shutil.copytree(data_dir, copy)
+  (shard,) = copy.glob("synthetic_lowlight/*/*/synthetic_lowlight-train.array_record-*")
+  data = bytearray(shard.read_bytes())
+  middle = len(data) // 2
+  data[middle:middle + 4096] = bytes(b ^ 0xFF for b in data[middle:middle + 4096])
+  shard.write_bytes(bytes(data))
+  source = pipeline.load_source("synthetic_lowlight", "train", str(copy))
+  errors = []
+  for i in range(len(source)):
+    try:
+      source[i]
+    except pipeline.DataCorrupt as e:
+      errors.append(str(e))
+  assert errors, "flipping 4 KiB in the middle of the shard must damage a record"
+  assert re.search(rf"^{re.escape(str(shard.parent))}: record \d+ of config\.data\.name="
+                   r"'synthetic_lowlight' split 'train' is unreadable \(.*\); expected an intact "
+                   r"build", errors[0]), errors[0]

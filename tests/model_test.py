@@ -222,3 +222,17 @@ def test_small_size_budget():
   assert half.gflops == pytest.approx(small.gflops / 4, rel=0.05)
   base_cfg = models.NaLSuperConfig.from_config(models.model_config("base"))
   assert base_cfg.channels == 48 and base_cfg.blocks == (3, 3, 3)
+
+
+def test_size_sets_the_widths_and_explicit_fields_override_it():
+  cfg = tiny.get_config().model
+  assert cfg.channels is None  # set by the size, not written twice
+  assert models.NaLSuperConfig.from_config(cfg).channels == models.SIZES["tiny"]["channels"]
+  cfg.size = "base"
+  base = models.NaLSuperConfig.from_config(cfg)
+  assert (base.channels, base.blocks) == (48, (3, 3, 3))
+  cfg.channels = 16
+  assert models.NaLSuperConfig.from_config(cfg).channels == 16
+  cfg.size = "huge"
+  with pytest.raises(ValueError, match=r"config\.model\.size='huge'.*\['base', 'small', 'tiny'\]"):
+    models.NaLSuperConfig.from_config(cfg)

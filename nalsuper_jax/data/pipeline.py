@@ -202,11 +202,48 @@ class DataNotBuilt(FileNotFoundError):
   """The configured TFDS dataset/split is not in data_dir."""
 
 
+class DataCorrupt(ValueError):
+  """A record of a built dataset cannot be read or decoded."""
+
+
+class CheckedSource:
+  """A random-access source whose read errors name the dataset's folder and record.
+
+  A damaged `array_record` file otherwise surfaces as a decoder error deep in
+  a grain worker, naming neither the file nor the dataset.
+  """
+
+  def __init__(self, source, what: str):
+    self.source, self.what = source, what
+    info = getattr(source, "dataset_info", None)
+    self.folder = getattr(info, "data_dir", None) or "<data_dir>"
+
+  def __len__(self) -> int:
+    return len(self.source)
+
+  def __getitem__(self, index):
+    try:
+      return self.source[index]
+    except IndexError:
+      raise
+    except Exception as e:  # pylint: disable=broad-except  # readers/decoders raise many types
+      first = " ".join(str(e).strip().splitlines()[:1])[:200]
+      raise DataCorrupt(f"{self.folder}: record {index} of {self.what} is unreadable "
+                        f"({type(e).__name__}: {first}); expected an intact build (rebuild "
+                        "it with tfds build)") from None
+
+  def __getattr__(self, name):  # dataset_info, split, ...: the wrapped source's
+    if name == "source":  # not set yet (unpickling in a grain worker)
+      raise AttributeError(name)
+    return getattr(self.source, name)
+
+
 def load_source(name: str, split: str, data_dir: str | None):
   """`tfds.data_source` with a one-line error that says how to build what is missing."""
   import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
   try:
-    return tfds.data_source(name, split=split, data_dir=data_dir)
+    return CheckedSource(tfds.data_source(name, split=split, data_dir=data_dir),
+                         f"config.data.name={name!r} split {split!r}")
   except Exception as e:  # TFDS raises several types for "not built"
     folder = name.split("/")[0]
     # TFDS's own message lists its whole catalogue (~1000 lines): keep its first line.

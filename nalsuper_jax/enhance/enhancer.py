@@ -18,13 +18,12 @@ import pathlib
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from nalsuper_jax import checkpoints
+from nalsuper_jax import checkpoints, inference
 from nalsuper_jax.enhance import photo_io, tiling
 from nalsuper_jax.models import NaLSuper, pad_to_multiple
-from nalsuper_jax.text import LoadedTextEncoder, TextFeatures
+from nalsuper_jax.text import LoadedTextEncoder
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +47,10 @@ class Enhancer:
     self.default_prompt = default_prompt
     self.tile, self.overlap, self.tile_batch = tile, overlap, max(1, tile_batch)
     self.step = step
-    self._prompts: dict[str, TextFeatures | None] = {}
-    self._forward = jax.jit(self._apply)
-    self._encode = jax.jit(lambda p, ids, mask: text.module.apply({"params": p}, ids, mask))
+    self._tokens: dict[str, tuple[jax.Array, jax.Array]] = {}
+    self._params = {"image": image_params, "text": text_params if text is not None else {}}
+    self._forward = jax.jit(inference.forward_fn(model, text))
+    self._compiled: dict[tuple, Any] = {}   # padded input shape -> executable
 
   @classmethod
   def from_workdir(cls, workdir: str | pathlib.Path, checkpoint: str | int = "latest",
@@ -70,23 +70,21 @@ class Enhancer:
   def multiple(self) -> int:
     return self.model.config.multiple
 
-  # -- the jitted network ------------------------------------------------------
-  def _apply(self, image_params, feats: TextFeatures | None, low: jax.Array) -> jax.Array:
-    if feats is not None:
-      feats = jax.tree.map(lambda a: jnp.broadcast_to(a, (low.shape[0],) + a.shape[1:]), feats)
-    return self.model.apply({"params": image_params}, low, feats, clip_output=True)
-
-  def features(self, prompt: str | None) -> TextFeatures | None:
-    """The prompt's text features (cached); None for text-free networks."""
-    if self.text is None:
-      return None
+  # -- the network ------------------------------------------------------------
+  def tokens(self, prompt: str | None) -> tuple[jax.Array, jax.Array]:
+    """The prompt's token ids and mask (cached per prompt)."""
     prompt = self.default_prompt if prompt is None else prompt
-    if prompt not in self._prompts:
+    if prompt not in self._tokens:
       if warning := self.prompt_warning(prompt):
         log.warning("%s", warning)
-      ids, mask = self.text.tokenizer([prompt])
-      self._prompts[prompt] = self._encode(self.text_params, ids, mask)
-    return self._prompts[prompt]
+      self._tokens[prompt] = inference.token_ids(self.text, prompt)
+    return self._tokens[prompt]
+
+  def _run(self, low: np.ndarray, tokens: tuple[jax.Array, jax.Array]) -> np.ndarray:
+    """The network on a padded batch; compiled once per input shape."""
+    if low.shape not in self._compiled:
+      self._compiled[low.shape] = self._forward.lower(self._params, low, *tokens).compile()
+    return np.asarray(self._compiled[low.shape](self._params, low, *tokens))
 
   def prompt_warning(self, prompt: str | None) -> str | None:
     """Says so when `prompt` is longer than the encoder reads (its end is dropped)."""
@@ -100,23 +98,22 @@ class Enhancer:
             f"only the first {limit} are used (shorten it)")
 
   def compiled_shapes(self) -> int:
-    """How many input shapes the network has been compiled for (reuse check)."""
-    return self._forward._cache_size()  # pylint: disable=protected-access
+    """How many padded input shapes the network has been compiled for."""
+    return len(self._compiled)
 
   def enhance_rgb(self, rgb: np.ndarray, prompt: str | None = None) -> np.ndarray:
     """float32 [N, H, W, 3] in [0, 1] -> enhanced, same shape."""
     rgb = np.asarray(rgb, np.float32)
     if rgb.ndim != 4 or rgb.shape[-1] != 3:
       raise ValueError(f"expected float RGB [N, H, W, 3], got {rgb.shape}")
-    feats = self.features(prompt)
-    n, h, w, _ = rgb.shape
+    tokens = self.tokens(prompt)
+    _, h, w, _ = rgb.shape
     if h <= self.tile and w <= self.tile:
       padded, size = pad_to_multiple(rgb, self.multiple)
-      out = self._forward(self.image_params, feats, padded)
-      return np.asarray(out)[:, :size[0], :size[1]]
-    return np.stack([self._tiled(image, feats) for image in rgb])
+      return self._run(padded, tokens)[:, :size[0], :size[1]]
+    return np.stack([self._tiled(image, tokens) for image in rgb])
 
-  def _tiled(self, rgb: np.ndarray, feats: TextFeatures | None) -> np.ndarray:
+  def _tiled(self, rgb: np.ndarray, tokens: tuple[jax.Array, jax.Array]) -> np.ndarray:
     padded, (h, w) = pad_to_multiple(rgb[None], self.multiple)
     ph, pw = padded.shape[1:3]
     blender = tiling.Blender(ph, pw, 3)
@@ -127,7 +124,7 @@ class Enhancer:
       batch = np.stack([padded[0, t:t + th, l:l + tw] for t, l, _ in chunk])
       if len(chunk) < self.tile_batch:  # keep one compiled batch shape
         batch = np.concatenate([batch, np.repeat(batch[-1:], self.tile_batch - len(chunk), 0)])
-      out = np.asarray(self._forward(self.image_params, feats, batch))
+      out = self._run(batch, tokens)
       for (top, left, weight), tile_out in zip(chunk, out):
         blender.add(top, left, weight, tile_out)
     return blender.result()[:h, :w]

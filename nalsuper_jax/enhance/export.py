@@ -27,25 +27,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nalsuper_jax import inference
 from nalsuper_jax.checkpoints import CheckpointError
 from nalsuper_jax.enhance import photo_io, usage
 from nalsuper_jax.enhance.enhancer import Enhancer
 
 FORMAT_VERSION = 1
 PROG = "nalsuper-export"
-
-
-def _function(enhancer: Enhancer):
-  """(params, low [B, H, W, 3] in [0, 1], ids [1, L], mask [1, L]) -> output."""
-  model, text = enhancer.model, enhancer.text
-
-  def enhance(params, low, ids, mask):
-    feats = None
-    if text is not None:
-      feats = text.module.apply({"params": params["text"]}, ids, mask)
-    return enhancer._apply(params["image"], feats, low)  # pylint: disable=protected-access
-  del model
-  return enhance
 
 
 def export_bundle(enhancer: Enhancer, path: str | pathlib.Path, *,
@@ -71,7 +59,7 @@ def export_bundle(enhancer: Enhancer, path: str | pathlib.Path, *,
   ids = jax.ShapeDtypeStruct((1, max_len), jnp.int32)
   mask = jax.ShapeDtypeStruct((1, max_len), jnp.bool_)
   shapes = [jax.ShapeDtypeStruct(x.shape, x.dtype) for x in leaves]
-  enhance = _function(enhancer)
+  enhance = inference.forward_fn(enhancer.model, enhancer.text)
 
   def flat(leaf_list, low, ids, mask):
     return enhance(jax.tree.unflatten(treedef, leaf_list), low, ids, mask)

@@ -1,8 +1,9 @@
 """Network hyper-parameters: the ConfigDict users edit, the typed view modules use.
 
 `model_config(size)` gives the `ml_collections` form that experiment configs
-override (`--config.model.channels=48`); `NaLSuperConfig.from_config` validates
-it once and turns it into a frozen, hashable dataclass for the linen modules.
+override (`--config.model.size=base`, `--config.model.channels=48`);
+`NaLSuperConfig.from_config` resolves the size, validates once and gives a
+frozen, hashable dataclass for the linen modules.
 """
 
 from __future__ import annotations
@@ -13,63 +14,63 @@ from typing import Any
 
 import ml_collections
 
-# Named sizes. `small` is the CPU default; `base` is for GPU/TPU runs. Both keep
-# the same structure; only widths and depths change. Every IFA block costs the
-# same FLOPs at any level (4x fewer pixels, 4x more weights), so `small` has one
-# per level: 5 block passes keep it under 16 GFLOPs (XLA) at 256x256.
+# Named sizes: the widths and depths a size sets (every other field has one
+# default, below). `small` is the CPU default; `base` is for GPU/TPU runs;
+# `tiny` runs the tests in seconds. All keep the same structure. Every IFA
+# block costs the same FLOPs at any level (4x fewer pixels, 4x more weights),
+# so `small` has one per level: 5 block passes keep it under 16 GFLOPs (XLA)
+# at 256x256.
 SIZES: dict[str, dict[str, Any]] = {
-    "small": dict(channels=32, blocks=(1, 1, 1)),
-    "base": dict(channels=48, blocks=(3, 3, 3)),
+    "tiny": dict(channels=8, blocks=(1, 1, 1), heads=2, text_dim=16, text_heads=2),
+    "small": dict(channels=32, blocks=(1, 1, 1), heads=4, text_dim=128, text_heads=4),
+    "base": dict(channels=48, blocks=(3, 3, 3), heads=4, text_dim=128, text_heads=4),
 }
+SIZED = ("channels", "blocks", "heads", "text_dim", "text_heads")
+
+
+def _check_size(size: str) -> None:
+  if size not in SIZES:
+    raise ValueError(f"config.model.size={size!r}: unknown size; expected one of "
+                     f"{sorted(SIZES)}")
 
 
 def model_config(size: str = "small") -> ml_collections.ConfigDict:
-  """The network's ConfigDict, every field commented."""
-  if size not in SIZES:
-    raise ValueError(f"model size {size!r}; expected one of {sorted(SIZES)}")
-  cfg = dict(
-      size=size,                  # informational: which named size this started from
-      channels=32,                # C: width at full resolution; level i has C * 2**i
-      levels=3,                   # resolutions: full, 1/2, 1/4 (inputs: multiple of 2**(levels-1))
-      blocks=(1, 1, 1),           # IFA blocks per level, encoder and decoder; last = bottleneck
-      reduction=8,                # r: channel/pixel attention squeeze ratio
-      heads=4,                    # attention heads in TCM (image regions -> words)
-      text_dim=128,               # d: width words are projected to before TCM
-      text_heads=4,               # heads of the shared text self-attention layer
-      text_self_attention=True,   # refine words with one self-attention layer (intra-modal)
-      film=True,                  # sentence-level FiLM in every TCM
-      cross_attention=True,       # region -> word cross-attention in every TCM
-      tcm_pool=(4, 2, 1),         # region size per level (pixels pooled per side)
-      tcm_upsample="bilinear",    # how attended regions return to pixels: bilinear | nearest
-      image_self_attention=False, # windowed self-attention over regions inside TCM
-      window=8,                   # window side for image_self_attention (in regions)
-      cafb=True,                  # cross-layer attention fusion in the decoder (else skip add)
-      dtype="float32",            # compute dtype: float32 | bfloat16 (params stay float32)
-  )
-  cfg.update(SIZES[size])
+  """The network's ConfigDict (meanings: `NaLSuperConfig`).
+
+  The fields a size sets are typed placeholders (None): `--config.model.size=base`
+  changes them all, and `--config.model.channels=16` overrides one.
+  """
+  _check_size(size)
+  cfg: dict[str, Any] = {"size": size}
+  for field in dataclasses.fields(NaLSuperConfig):
+    if field.name in SIZED:
+      cfg[field.name] = ml_collections.config_dict.placeholder(
+          tuple if field.name == "blocks" else int)
+    elif field.name != "size":
+      cfg[field.name] = field.default
   return ml_collections.ConfigDict(cfg)
 
 
 @dataclasses.dataclass(frozen=True)
 class NaLSuperConfig:
-  """Typed, validated network settings (see `model_config` for meanings)."""
-  channels: int = 32
-  levels: int = 3
-  blocks: tuple[int, ...] = (1, 1, 1)
-  reduction: int = 8
-  heads: int = 4
-  text_dim: int = 128
-  text_heads: int = 4
-  text_self_attention: bool = True
-  film: bool = True
-  cross_attention: bool = True
-  tcm_pool: tuple[int, ...] = (4, 2, 1)
-  tcm_upsample: str = "bilinear"
-  image_self_attention: bool = False
-  window: int = 8
-  cafb: bool = True
-  dtype: str = "float32"
-  size: str = "small"
+  """Typed, validated network settings; each default is written here once."""
+  channels: int                 # C: width at full resolution; level i has C * 2**i
+  blocks: tuple[int, ...]       # IFA blocks per level, encoder and decoder; last = bottleneck
+  heads: int                    # attention heads in TCM (image regions -> words)
+  text_dim: int                 # d: width words are projected to before TCM
+  text_heads: int               # heads of the shared text self-attention layer
+  size: str = "small"           # the named size the fields above came from (SIZES)
+  levels: int = 3               # resolutions: full, 1/2, 1/4 (inputs: multiple of 2**(levels-1))
+  reduction: int = 8            # r: channel/pixel attention squeeze ratio
+  text_self_attention: bool = True   # refine words with one self-attention layer
+  film: bool = True             # sentence-level FiLM in every TCM
+  cross_attention: bool = True  # region -> word cross-attention in every TCM
+  tcm_pool: tuple[int, ...] = (4, 2, 1)  # region size per level (pixels pooled per side)
+  tcm_upsample: str = "bilinear"         # attended regions back to pixels: bilinear | nearest
+  image_self_attention: bool = False     # windowed self-attention over regions inside TCM
+  window: int = 8               # window side for image_self_attention (in regions)
+  cafb: bool = True             # cross-layer attention fusion in the decoder (else skip add)
+  dtype: str = "float32"        # compute dtype: float32 | bfloat16 (params stay float32)
 
   def __post_init__(self):
     def fail(field, msg):
@@ -97,15 +98,22 @@ class NaLSuperConfig:
 
   @classmethod
   def from_config(cls, cfg: ml_collections.ConfigDict | dict) -> "NaLSuperConfig":
+    """Validates a `model_config` dict: the size's widths, then every field set."""
     values = dict(cfg.to_dict() if hasattr(cfg, "to_dict") else cfg)
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
       raise ValueError(f"config.model: unknown field(s) {unknown}; known: {sorted(known)}")
+    size = values.pop("size", "small")
+    _check_size(size)
+    values = {**SIZES[size], **{k: v for k, v in values.items() if v is not None}}
     for name in ("blocks", "tcm_pool"):
-      if name in values:
-        values[name] = tuple(values[name])
-    return cls(**values)
+      values[name] = tuple(values.get(name, getattr(cls, name, ())))
+    return cls(size=size, **values)
+
+  def resolved(self) -> dict[str, Any]:
+    """Every field with its value (what a size set made explicit), e.g. for diffs."""
+    return dataclasses.asdict(self)
 
   def width(self, level: int) -> int:
     return self.channels * 2 ** level
