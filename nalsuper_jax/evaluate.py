@@ -69,7 +69,7 @@ def enhance_split(config: ml_collections.ConfigDict, model: NaLSuper,
   to every call that should reuse its compiled programs.
   """
   forward = forward or jax.jit(inference.forward_fn(model, text))
-  params = {"image": image_params, "text": text_params if text is not None else {}}
+  params = inference.forward_params(image_params, text_params, text)
   tokenizer = text.tokenizer if text is not None else None
   data = pipeline.eval_dataset(source if limit is None else _Head(source, limit),
                                multiple=model.config.multiple, tokenizer=tokenizer, shard=shard)

@@ -35,6 +35,12 @@ def forward_fn(model: NaLSuper, text: LoadedTextEncoder | None) -> Forward:
   return forward
 
 
+def forward_params(image_params: Any, text_params: Any,
+                   text: LoadedTextEncoder | None) -> dict[str, Any]:
+  """The `params` argument of `forward_fn` (an empty text tree for text-free networks)."""
+  return {"image": image_params, "text": text_params if text is not None else {}}
+
+
 def token_ids(text: LoadedTextEncoder | None, prompt: str) -> tuple[jax.Array, jax.Array]:
   """The prompt's (ids, mask), each [1, L]; placeholders for text-free networks."""
   if text is None:

@@ -48,7 +48,7 @@ class Enhancer:
     self.tile, self.overlap, self.tile_batch = tile, overlap, max(1, tile_batch)
     self.step = step
     self._tokens: dict[str, tuple[jax.Array, jax.Array]] = {}
-    self._params = {"image": image_params, "text": text_params if text is not None else {}}
+    self._params = inference.forward_params(image_params, text_params, text)
     self._forward = jax.jit(inference.forward_fn(model, text))
     self._compiled: dict[tuple, Any] = {}   # padded input shape -> executable
 

@@ -47,8 +47,7 @@ def export_bundle(enhancer: Enhancer, path: str | pathlib.Path, *,
   if size is not None and (size[0] % m or size[1] % m):
     raise ValueError(f"size {size[0]}x{size[1]} must be multiples of {m} "
                      "(the loader pads images up to it)")
-  params = {"image": enhancer.image_params,
-            "text": enhancer.text_params if enhancer.text is not None else {}}
+  params = inference.forward_params(enhancer.image_params, enhancer.text_params, enhancer.text)
   leaves, treedef = jax.tree.flatten(params)
   max_len = enhancer.text.tokenizer.max_len if enhancer.text is not None else 1
   b = "b" if batch is None else str(batch)
