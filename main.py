@@ -11,6 +11,7 @@ further arguments; elsewhere set JAX_COORDINATOR_ADDRESS etc.).
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sys
@@ -53,6 +54,9 @@ class _QuietLibraries(logging.Filter):
   def filter(self, record: logging.LogRecord) -> bool:
     noisy = any(f"/{lib}/" in record.pathname for lib in ("orbax", "tensorflow_datasets", "etils"))
     return record.levelno >= logging.WARNING or not noisy
+
+
+_DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES)
 
 
 def _initialize_distributed() -> None:
@@ -143,6 +147,8 @@ def main(argv) -> None:
   _check_workdir(_WORKDIR.value)
   _hide_gpus_from_tensorflow()
   import jax  # pylint: disable=import-outside-toplevel
+  from nalsuper_jax import compile_cache  # pylint: disable=import-outside-toplevel
+  compile_cache.enable()  # compile the train step / eval programs once per machine
   if _DISTRIBUTED.value:
     _initialize_distributed()
   logging.info("JAX %s: process %d/%d, %d devices (%s)", jax.__version__, jax.process_index(),
@@ -173,6 +179,11 @@ def main(argv) -> None:
     if os.environ.get("NALSUPER_DEBUG", "") not in ("", "0"):
       raise
     sys.exit(f"main.py: {e}")
+  except OSError as e:  # config.json, metrics, reports: a full or read-only disk
+    if e.errno not in _DISK_ERRORS or os.environ.get("NALSUPER_DEBUG", "") not in ("", "0"):
+      raise
+    sys.exit(f"main.py: {e.filename or workdir}: {e.strerror}; expected a writable --workdir "
+             "with free space (checkpoints already saved are intact; rerun to resume)")
   if jax.process_index() == 0:
     _print_summary(summary, workdir)
 

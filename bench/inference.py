@@ -6,17 +6,25 @@ Each size runs in its own process (peak resident memory is a per-process
 high-water mark): build the `Enhancer` (from --workdir, or a freshly
 initialised network of --model size, which costs the same), enhance one
 image to compile, then time --repeats calls. Images with a side above
---tile are tiled, exactly as `nalsuper-enhance` does. Prints a table and
-writes bench/results/inference-<backend>-<date>.json.
+--tile are tiled, exactly as `nalsuper-enhance` does; sizes in --untiled
+run a second time as one whole image, for the tiled/untiled cost ratio.
+These rows run with the persistent compilation cache off, so "compile s"
+is a full compile. Then the cache check: two processes sharing a fresh cache
+folder enhance two different --cache_size photos; the second process's
+compile time is what a user waits for on a new photo once the machine has
+compiled that size class. Prints tables and writes
+bench/results/inference-<backend>-<date>.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -30,7 +38,8 @@ def _enhancer(args):
     return Enhancer.from_workdir(args.workdir, tile=args.tile, overlap=args.overlap)
   import jax  # pylint: disable=import-outside-toplevel
   from configs import default  # pylint: disable=import-outside-toplevel
-  from nalsuper_jax import checkpoints, models  # pylint: disable=import-outside-toplevel
+  from nalsuper_jax import checkpoints, compile_cache, models  # pylint: disable=import-outside-toplevel
+  compile_cache.enable()  # as Enhancer.from_workdir does
   config = default.get_config()
   with config.unlocked():
     config.model.update(models.model_config(args.model).to_dict())
@@ -48,21 +57,42 @@ def _enhancer(args):
 def _one(args) -> dict:
   h, w = (int(v) for v in args.one.split("x"))
   enhancer = _enhancer(args)
-  image = np.random.default_rng(0).integers(0, 60, (h, w, 3), dtype=np.uint8)
+  image = np.random.default_rng(args.seed).integers(0, 60, (h, w, 3), dtype=np.uint8)
   start = time.perf_counter()
   enhancer(image)
   first = time.perf_counter() - start
+  compile_s = enhancer.compile_seconds
   times = []
   for _ in range(args.repeats):
     start = time.perf_counter()
     enhancer(image)
     times.append(time.perf_counter() - start)
-  seconds = float(np.median(times))
+  seconds = float(np.median(times)) if times else first
   tiled = h > args.tile or w > args.tile
   return {"height": h, "width": w, "megapixels": h * w / 1e6, "tiled": tiled,
-          "first_call_s": first, "median_s": seconds, "ms_per_megapixel": 1e3 * seconds / (h * w / 1e6),
+          "tile_shape": list(enhancer.tile_shape(-(-h // enhancer.granule) * enhancer.granule,
+                                                 -(-w // enhancer.granule) * enhancer.granule))
+          if tiled else None,
+          "first_call_s": first, "compile_s": compile_s, "median_s": seconds,
+          "ms_per_megapixel": 1e3 * seconds / (h * w / 1e6),
           "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-          "repeats": args.repeats}
+          "repeats": args.repeats, "seed": args.seed}
+
+
+def _child(args, size: str, tile: int, *, repeats: int, seed: int = 0,
+           cache: str = "") -> dict:
+  """One size in a fresh process; `cache` is its NALSUPER_CACHE_DIR ("" = off)."""
+  cmd = [sys.executable, "-m", "bench.inference", f"--one={size}", f"--model={args.model}",
+         f"--tile={tile}", f"--overlap={args.overlap}", f"--repeats={repeats}", f"--seed={seed}"]
+  if args.workdir:
+    cmd.append(f"--workdir={args.workdir}")
+  env = dict(os.environ, NALSUPER_CACHE_DIR=cache)
+  env.pop("JAX_COMPILATION_CACHE_DIR", None)
+  run = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
+  lines = [l for l in run.stdout.splitlines() if l.startswith("RESULT ")]
+  if run.returncode or not lines:
+    raise SystemExit(f"{size}: failed\n{run.stderr[-3000:]}")
+  return json.loads(lines[-1][len("RESULT "):])
 
 
 def main(argv=None):
@@ -73,35 +103,54 @@ def main(argv=None):
   p.add_argument("--tile", type=int, default=1024)
   p.add_argument("--overlap", type=int, default=64)
   p.add_argument("--repeats", type=int, default=2)
+  p.add_argument("--untiled", default="1080x1920,2160x3840",
+                 help="sizes also run untiled (one whole image), for the tiling overhead")
+  p.add_argument("--cache_size", default="1080x1920",
+                 help="photo size of the two-process compilation cache check ('' to skip)")
   p.add_argument("--out", default="bench/results")
   p.add_argument("--one", default=None, help=argparse.SUPPRESS)  # child process mode
+  p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
   args = p.parse_args(argv)
   if args.one:
     print("RESULT " + json.dumps(_one(args)))
     return
   rows = []
+  whole = set(filter(None, args.untiled.split(",")))
   for size in args.sizes.split(","):
-    cmd = [sys.executable, "-m", "bench.inference", f"--one={size}", f"--model={args.model}",
-           f"--tile={args.tile}", f"--overlap={args.overlap}", f"--repeats={args.repeats}"]
-    if args.workdir:
-      cmd.append(f"--workdir={args.workdir}")
-    run = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    lines = [l for l in run.stdout.splitlines() if l.startswith("RESULT ")]
-    if run.returncode or not lines:
-      raise SystemExit(f"{size}: failed\n{run.stderr[-3000:]}")
-    rows.append(json.loads(lines[-1][len("RESULT "):]))
-    r = rows[-1]
-    print(f"{size}: {r['ms_per_megapixel']:.0f} ms/MP, {r['median_s']:.2f} s, "
-          f"peak RSS {r['peak_rss_mib']:.0f} MiB", flush=True)
-  print("\n| HxW | MP | tiled | ms/MP | s/image | first call s | peak RSS MiB |")
-  print("|---|---|---|---|---|---|---|")
+    for tile in [args.tile] + ([max(int(v) for v in size.split("x"))] if size in whole else []):
+      rows.append(_child(args, size, tile, repeats=args.repeats))
+      r = rows[-1]
+      print(f"{size} {'tiled' if r['tiled'] else 'whole'}: {r['ms_per_megapixel']:.0f} ms/MP, "
+            f"{r['median_s']:.2f} s, compile {r['compile_s']:.1f} s, peak RSS "
+            f"{r['peak_rss_mib']:.0f} MiB", flush=True)
+  print("\n| HxW | MP | tiled | tile | ms/MP | s/image | compile s | peak RSS MiB |")
+  print("|---|---|---|---|---|---|---|---|")
   for r in rows:
-    print(f"| {r['height']}x{r['width']} | {r['megapixels']:.2f} | {r['tiled']} | "
-          f"{r['ms_per_megapixel']:.0f} | {r['median_s']:.2f} | {r['first_call_s']:.1f} | "
+    tile = "x".join(map(str, r["tile_shape"])) if r["tile_shape"] else "-"
+    print(f"| {r['height']}x{r['width']} | {r['megapixels']:.2f} | {r['tiled']} | {tile} | "
+          f"{r['ms_per_megapixel']:.0f} | {r['median_s']:.2f} | {r['compile_s']:.1f} | "
           f"{r['peak_rss_mib']:.0f} |")
+  ratios = {}
+  for size in whole:
+    h, w = (int(v) for v in size.split("x"))
+    pair = {r["tiled"]: r for r in rows if (r["height"], r["width"]) == (h, w)}
+    if len(pair) == 2:
+      ratios[size] = pair[True]["ms_per_megapixel"] / pair[False]["ms_per_megapixel"]
+      print(f"{size}: tiled / untiled cost per megapixel = {ratios[size]:.2f}")
+  cache = None
+  if args.cache_size:
+    with tempfile.TemporaryDirectory() as folder:
+      first = _child(args, args.cache_size, args.tile, repeats=0, seed=1, cache=folder)
+      second = _child(args, args.cache_size, args.tile, repeats=0, seed=2, cache=folder)
+    cache = {"size": args.cache_size, "first_process_compile_s": first["compile_s"],
+             "second_process_compile_s": second["compile_s"],
+             "second_process_first_call_s": second["first_call_s"]}
+    print(f"compilation cache, {args.cache_size}: first process compiles {first['compile_s']:.1f}"
+          f" s; a second process on a new photo {second['compile_s']:.2f} s")
   command = "python -m bench.inference " + " ".join(sys.argv[1:])
   payload = {"command": command.strip(), "model": args.workdir or args.model,
-             "tile": args.tile, "overlap": args.overlap, "rows": rows}
+             "tile": args.tile, "overlap": args.overlap, "rows": rows,
+             "tiled_over_untiled": ratios, "compile_cache": cache}
   print(f"wrote {common.record('inference', payload, args.out)}")
 
 

@@ -8,7 +8,9 @@ pipeline with on-the-fly degradation, metrics fetched every `log_every`
 steps, Orbax manager consulted every step), timed from the `uptime` the
 loop writes to `metrics.jsonl` between two log steps after the warm-up.
 Periodic evaluation and intermediate checkpoints are off so that the
-difference is the loop itself. Builds `synthetic_lowlight` into a temporary
+difference is the loop itself. The bare step is measured before and after
+the loop and averaged: on a shared 2-core machine the speed drifts by
+several percent over minutes, as much as the effect measured. Builds `synthetic_lowlight` into a temporary
 folder unless --data_dir holds it. Writes bench/results/loop_overhead-*.json.
 """
 
@@ -50,16 +52,22 @@ def main(argv=None) -> dict:
       synthetic.Builder(data_dir=data_dir).download_and_prepare()
     config = default.get_config()
     config.data.data_dir = data_dir
-    bare = train_step.measure(config.model.size, config.data.crop, config.data.batch_size,
-                              args.steps)["step_s"]
+    bare_step = lambda: train_step.measure(config.model.size, config.data.crop,
+                                           config.data.batch_size, args.steps)["step_s"]
+    before = bare_step()
     loop = loop_step_seconds(config, f"{tmp}/run", args.steps, args.warmup)
+    after = bare_step()
+  bare = (before + after) / 2
   overhead = loop / bare - 1
   print(f"demo shape ({config.data.batch_size}x{config.data.crop}x{config.data.crop}): bare "
-        f"step {bare:.4f} s, loop {loop:.4f} s per step, overhead {100 * overhead:+.1f}%")
+        f"step {bare:.4f} s (before {before:.4f}, after {after:.4f}), loop {loop:.4f} s per "
+        f"step, overhead {100 * overhead:+.1f}%")
   command = "python -m bench.loop_overhead " + " ".join(sys.argv[1:] if argv is None else argv)
   result = {"command": command.strip(), "batch": config.data.batch_size,
             "crop": config.data.crop, "steps": args.steps, "bare_step_s": bare,
-            "loop_step_s": loop, "overhead": overhead}
+            "bare_step_before_s": before, "bare_step_after_s": after,
+            "loop_step_s": loop, "overhead": overhead,
+            "reader_threads": config.data.num_threads, "reader_nice": config.data.reader_nice}
   print(f"wrote {common.record('loop_overhead', result, args.out)}")
   return result
 

@@ -35,6 +35,8 @@ def get_config() -> ml_collections.ConfigDict:
       num_threads=2,                 # grain in-process reader threads
       prefetch=32,                   # grain prefetch buffer (elements)
       worker_count=0,                # >0: grain worker processes (mp_prefetch)
+      reader_nice=19,                # readers' CPU niceness: they yield the cores to the
+                                     #   train step (0: same priority; see pipeline.lower_priority)
       log_names=False,               # write each step's example names to
                                      #   <workdir>/data_log/process_<i>.jsonl
   ))
@@ -59,6 +61,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.eval = ml_collections.ConfigDict(dict(
       default_prompt="a well-exposed photo, normal contrast, neutral white balance, natural colours",
       max_images=config_dict.placeholder(int),  # None: the whole split
+      batch_size=4,                  # images of one padded size enhanced together
       baselines=True,                # gamma / CLAHE / oracle exposure beside the network
       baseline_fit_images=32,        # training images used to choose gamma and CLAHE
       save_images=True,              # side-by-side PNGs under <workdir>/eval/<split>/images

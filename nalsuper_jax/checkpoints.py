@@ -19,10 +19,12 @@ Two ways back:
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import logging
 import os
 import pathlib
+import shutil
 from typing import Any, Callable, Sequence
 
 import flax
@@ -54,8 +56,17 @@ BEST_METRIC = "psnr"                # eval metric that picks the best checkpoint
 FINGERPRINT_RTOL = 1e-4
 
 
+# Bytes kept free beyond a checkpoint's arrays (metadata, the grain state,
+# the config, metrics and TensorBoard files written meanwhile).
+SAVE_HEADROOM_BYTES = 4 << 20
+
+
 class CheckpointError(RuntimeError):
   """A checkpoint is missing, unreadable, non-finite or does not fit the model."""
+
+
+class WorkdirFull(CheckpointError):
+  """A checkpoint cannot be written (no space); the earlier ones are intact."""
 
 
 @flax.struct.dataclass
@@ -253,15 +264,78 @@ def manager(workdir: epath.Path, train: ml_collections.ConfigDict, *,
   return ocp.CheckpointManager(workdir / CHECKPOINT_DIR, options=options, item_handlers=handlers)
 
 
+def _local_bytes(tree: Any) -> int:
+  """Bytes this process writes for `tree` (its own shards, one replica of each)."""
+  total = 0
+  for leaf in jax.tree.leaves(tree):
+    if isinstance(leaf, jax.Array):
+      total += sum(s.data.nbytes for s in leaf.addressable_shards if s.replica_id == 0)
+    else:
+      total += np.asarray(leaf).nbytes
+  return total
+
+
+def _no_space(error: BaseException) -> bool:
+  """Whether an error from Orbax/TensorStore or the OS means the disk is full."""
+  if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+    return True
+  return "No space left on device" in str(error) or "Disk quota exceeded" in str(error)
+
+
+def _full(mgr: ocp.CheckpointManager, what: str, detail: str) -> WorkdirFull:
+  kept = mgr.latest_step()
+  return WorkdirFull(
+      f"{mgr.directory}: cannot save {what}: {detail}; the last good checkpoint "
+      f"is {'step ' + str(kept) if kept is not None else 'none yet'} (kept). Free space and "
+      "rerun the same command to resume")
+
+
+def check_free_space(mgr: ocp.CheckpointManager, step: int, state: TrainState) -> None:
+  """Raises WorkdirFull before a save that cannot fit on a local disk.
+
+  A save that runs out of space half-way fails inside TensorStore's writer
+  threads, one traceback per array (hundreds), and the real cause is lost;
+  checking first leaves nothing half-written and says it in one line.
+  """
+  directory = os.fspath(mgr.directory)
+  if "://" in directory:  # object stores report quota errors themselves
+    return
+  needed = _local_bytes(state) + SAVE_HEADROOM_BYTES
+  free = shutil.disk_usage(directory).free
+  if free < needed:
+    raise _full(mgr, f"checkpoint {step}", f"{free / 2**20:.1f} MiB free on its disk, about "
+                           f"{needed / 2**20:.1f} MiB needed")
+
+
 def save(mgr: ocp.CheckpointManager, step: int, state: TrainState, iterator,
          config: ml_collections.ConfigDict, metrics: dict[str, float] | None = None) -> bool:
-  """Saves if the manager's policies say so; returns whether it did."""
+  """Saves if the manager's policies say so; returns whether it did.
+
+  Raises WorkdirFull (one line) when the disk cannot hold the checkpoint,
+  checked before writing, or when it filled up meanwhile.
+  """
+  check_free_space(mgr, step, state)
   args = ocp.args.Composite(
       state=ocp.args.PyTreeSave(state),
       fingerprint=ocp.args.JsonSave(fingerprint(state)),
       data=grain.checkpoint.CheckpointSave(iterator),
       config=ocp.args.JsonSave(config.to_dict()))
-  return mgr.save(step, args=args, metrics=metrics)
+  try:
+    return mgr.save(step, args=args, metrics=metrics)
+  except Exception as e:  # pylint: disable=broad-except  # TensorStore raises ValueError
+    if _no_space(e):
+      raise _full(mgr, f"checkpoint {step}", "no space left on device") from None
+    raise
+
+
+def finish(mgr: ocp.CheckpointManager) -> None:
+  """Waits for background saves; a disk that filled up is one line (WorkdirFull)."""
+  try:
+    mgr.wait_until_finished()
+  except Exception as e:  # pylint: disable=broad-except
+    if _no_space(e):
+      raise _full(mgr, "a checkpoint", "no space left on device") from None
+    raise
 
 
 # ----------------------------------------------------------------------------

@@ -36,6 +36,8 @@ def validate(config: ml_collections.ConfigDict) -> NaLSuperConfig:
   _require(d.batch_size > 0, f"config.data.batch_size={d.batch_size} must be positive")
   _require(d.num_threads >= 0 and d.prefetch >= 0 and d.worker_count >= 0,
            "config.data.num_threads/prefetch/worker_count must be >= 0")
+  _require(0 <= d.reader_nice <= 19, f"config.data.reader_nice={d.reader_nice} must be in "
+           "0..19 (a niceness; readers can lower their priority, not raise it)")
   from nalsuper_jax.data import degrade  # pylint: disable=import-outside-toplevel
   try:
     degrade.DegradeConfig.from_config(d.degrade)
@@ -58,6 +60,7 @@ def validate(config: ml_collections.ConfigDict) -> NaLSuperConfig:
   _require(config.loss.w_ssim >= 0, f"config.loss.w_ssim={config.loss.w_ssim} must be >= 0")
   _require(e.max_images is None or e.max_images > 0,
            f"config.eval.max_images={e.max_images} must be positive or None")
+  _require(e.batch_size >= 1, f"config.eval.batch_size={e.batch_size} must be >= 1")
   _require(config.text.max_len >= 2, f"config.text.max_len={config.text.max_len} must be >= 2")
   _require(config.mesh.fsdp >= 1 and (config.mesh.data == -1 or config.mesh.data >= 1),
            f"config.mesh: data={config.mesh.data} (-1 or >= 1), fsdp={config.mesh.fsdp} (>= 1)")

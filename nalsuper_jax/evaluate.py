@@ -8,9 +8,9 @@ training split); and the oracle global exposure. Writes
 `images/<name>.png` (low | enhanced | normal).
 
 Evaluation runs on host-local copies of the parameters (gathered from any
-sharding), one image at a time at its own padded size, so it works the same
-for any mesh and any number of hosts; hosts split the images and host 0
-writes the reports.
+sharding), images of equal padded size batched together (one compiled
+program per padded size), so it works the same for any mesh and any number
+of hosts; hosts split the images and host 0 writes the reports.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import numpy as np
 
 from nalsuper_jax import baselines, checkpoints, inference, metrics
 from nalsuper_jax.data import pipeline
-from nalsuper_jax.models import NaLSuper, crop_to
+from nalsuper_jax.models import NaLSuper
 from nalsuper_jax.text import LoadedTextEncoder
 
 log = logging.getLogger("nalsuper_jax.evaluate")
@@ -65,8 +65,11 @@ def enhance_split(config: ml_collections.ConfigDict, model: NaLSuper,
                   forward: inference.Forward | None = None):
   """Yields (index, element, output float HxWx3) for this host's images.
 
-  `forward`: a jitted `inference.forward_fn(model, text)`; pass the same one
-  to every call that should reuse its compiled programs.
+  Images of one padded shape run together in batches of
+  `config.eval.batch_size` (a last partial batch is filled with copies, so
+  each shape compiles once); results come out as batches complete, not in
+  index order. `forward`: a jitted `inference.forward_fn(model, text)`;
+  pass the same one to every call that should reuse its compiled programs.
   """
   forward = forward or jax.jit(inference.forward_fn(model, text))
   params = inference.forward_params(image_params, text_params, text)
@@ -74,21 +77,33 @@ def enhance_split(config: ml_collections.ConfigDict, model: NaLSuper,
   data = pipeline.eval_dataset(source if limit is None else _Head(source, limit),
                                multiple=model.config.multiple, tokenizer=tokenizer, shard=shard)
   prompt_ids = tokenizer([prompt]) if (prompt is not None and tokenizer is not None) else None
-  for i in range(len(data)):
-    e = data[i]
-    if not e["valid"]:
-      continue
-    low = jnp.asarray(e["low"][None], jnp.float32) / 255.0
+  size = max(1, int(config.eval.batch_size))
+
+  def run(batch: list[tuple[int, dict]]):
+    elements = [e for _, e in batch] + [batch[-1][1]] * (size - len(batch))
+    low = jnp.asarray(np.stack([e["low"] for e in elements]), jnp.float32) / 255.0
     if tokenizer is None:
       ids = mask = jnp.zeros((1, 1), jnp.int32)
     elif prompt_ids is not None:
       ids, mask = prompt_ids
     else:
-      ids, mask = e["ids"][None], e["mask"][None]
-    out = forward(params, low, ids, mask)
-    out = np.asarray(crop_to(out, tuple(e["size"])))[0]
-    index = shard.index + i * shard.count
-    yield index, e, out
+      ids = np.stack([e["ids"] for e in elements])
+      mask = np.stack([e["mask"] for e in elements])
+    out = np.asarray(forward(params, low, ids, mask))
+    for k, (i, e) in enumerate(batch):
+      yield shard.index + i * shard.count, e, out[k][:e["size"][0], :e["size"][1]]
+
+  pending: dict[tuple[int, ...], list[tuple[int, dict]]] = {}
+  for i in range(len(data)):
+    e = data[i]
+    if not e["valid"]:
+      continue
+    batch = pending.setdefault(np.shape(e["low"]), [])
+    batch.append((i, e))
+    if len(batch) == size:
+      yield from run(pending.pop(np.shape(e["low"])))
+  for batch in pending.values():
+    yield from run(batch)
 
 
 class _Head:

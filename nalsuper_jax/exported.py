@@ -80,7 +80,7 @@ class ExportedEnhancer:
       if h > th or w > tw:
         raise ValueError(f"image {h}x{w} is larger than the bundle's fixed size {th}x{tw}")
     else:
-      m = self.meta["multiple"]
+      m = self.meta.get("granule", self.meta["multiple"])  # as the exporting Enhancer pads
       th, tw = -(-h // m) * m, -(-w // m) * m
     mode = "reflect" if (th - h < h and tw - w < w) else "symmetric"
     padded = np.pad(batch, ((0, 0), (0, th - h), (0, tw - w), (0, 0)), mode=mode)

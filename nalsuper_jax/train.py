@@ -222,7 +222,9 @@ class TrainResult:
 
 def _train_dataset(config: ml_collections.ConfigDict, text: LoadedTextEncoder | None):
   shard = pipeline.Shard(jax.process_index(), jax.process_count())
-  source = pipeline.load_source(config.data.name, config.data.train_split, config.data.data_dir)
+  source = pipeline.load_source(
+      config.data.name, config.data.train_split, config.data.data_dir,
+      skip_decoding=("low",) if config.data.degrade_on_the_fly else ())
   dataset = pipeline.train_dataset(
       source, crop=config.data.crop, global_batch=config.data.batch_size, seed=config.seed,
       tokenizer=text.tokenizer if text else None, shard=shard, augment=config.data.augment,
@@ -235,7 +237,8 @@ def _train_dataset(config: ml_collections.ConfigDict, text: LoadedTextEncoder | 
       keep_names=config.data.log_names)
   return pipeline.train_iterator(dataset, num_threads=config.data.num_threads,
                                  prefetch=config.data.prefetch,
-                                 worker_count=config.data.worker_count)
+                                 worker_count=config.data.worker_count,
+                                 nice=config.data.reader_nice)
 
 
 def _check_finite(window: list[dict[str, float]], first_step: int, restored_step: int,
@@ -243,7 +246,7 @@ def _check_finite(window: list[dict[str, float]], first_step: int, restored_step
   """Raises NonFiniteLossError naming the first bad step of a fetched window."""
   for i, m in enumerate(window):
     if not (math.isfinite(m["loss/total"]) and math.isfinite(m["grad_norm"])):
-      mgr.wait_until_finished()
+      checkpoints.finish(mgr)
       origin = (f"from the finite weights restored at step {restored_step}" if restored_step
                 else "from initialisation")
       raise NonFiniteLossError(
@@ -340,7 +343,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
       if preempted:
         log.warning("preempted at step %d: checkpoint saved, exiting", step)
         break
-  mgr.wait_until_finished()
+  checkpoints.finish(mgr)
   mgr.close()
   if data_log is not None:
     data_log.close()

@@ -12,6 +12,7 @@ runner and the image decoder the dataset builders share.
 import contextlib
 import io
 import json
+import os
 import pathlib
 import re
 import shutil
@@ -469,3 +470,132 @@ def test_corrupt_array_record_names_the_dataset_folder_and_record(data_dir, tmp_
   assert re.search(rf"^{re.escape(str(shard.parent))}: record \d+ of config\.data\.name="
                    r"'synthetic_lowlight' split 'train' is unreadable \(.*\); expected an intact "
                    r"build", errors[0]), errors[0]
+
+
+# ---------------------------------------------------------------------------
+# Full and read-only disks (a private tmpfs in a user+mount namespace; no root needed).
+# ---------------------------------------------------------------------------
+def _namespaces_work() -> bool:
+  try:
+    return subprocess.run(["unshare", "-rm", "true"], capture_output=True,
+                          timeout=30).returncode == 0
+  except (OSError, subprocess.TimeoutExpired):
+    return False
+
+
+needs_namespaces = pytest.mark.skipif(not _namespaces_work(),
+                                      reason="needs `unshare -rm` (user namespaces) for a tmpfs")
+
+_FULL_DISK = r"""
+set -u
+mount -t tmpfs -o size=32m tmpfs "$DISK" || exit 90
+run() { "$PY" main.py --config=configs/tiny.py --workdir="$DISK/run" --mode=train \
+          --config.data.data_dir="$DATA" --config.train.checkpoint_every=4 \
+          --config.train.steps=$1 >"$LOGS/$2.out" 2>"$LOGS/$2.err"; echo $? >"$LOGS/$2.rc"; }
+fill() { dd if=/dev/zero of="$DISK/filler" bs=4k 2>/dev/null; truncate -s -$1K "$DISK/filler"; }
+run 4 first
+fill 400; run 8 nospace_for_checkpoint
+ls "$DISK/run/checkpoints" >"$LOGS/after_nospace.ls"
+rm "$DISK/filler"; fill 0; run 8 disk_full
+rm "$DISK/filler"; run 8 resumed
+ls "$DISK/run/checkpoints" >"$LOGS/after_resume.ls"
+"""
+
+
+@pytest.mark.slow
+@needs_namespaces
+def test_full_disk_during_training_is_one_line_and_keeps_the_last_checkpoint(data_dir,
+                                                                             tmp_path):
+  """Was: 867 tracebacks from TensorStore's writer threads and the cause lost."""
+  logs = tmp_path / "logs"
+  logs.mkdir()
+  (tmp_path / "disk").mkdir()
+  env = dict(os.environ, DISK=str(tmp_path / "disk"), LOGS=str(logs), DATA=data_dir,
+             PY=sys.executable)
+  out = subprocess.run(["unshare", "-rm", "bash", "-c", _FULL_DISK], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=600)
+  assert out.returncode == 0, out.stderr[-2000:]
+  rc = lambda name: int((logs / f"{name}.rc").read_text())
+  err = lambda name: (logs / f"{name}.err").read_text()
+  assert rc("first") == 0, err("first")[-2000:]
+  # Too little space for the next checkpoint: said before writing, step 4 kept.
+  assert rc("nospace_for_checkpoint") == 1 and "Traceback" not in err("nospace_for_checkpoint")
+  last = err("nospace_for_checkpoint").strip().splitlines()[-1]
+  assert re.fullmatch(r"main\.py: .*/run/checkpoints: cannot save checkpoint 8: [\d.]+ MiB free "
+                      r"on its disk, about [\d.]+ MiB needed; the last good checkpoint is step "
+                      r"4 \(kept\)\. Free space and rerun the same command to resume", last), last
+  assert (logs / "after_nospace.ls").read_text().split() == ["4"]  # nothing half-written
+  # No space at all: the first write (config.json) fails, named in one line.
+  assert rc("disk_full") == 1 and "Traceback" not in err("disk_full"), err("disk_full")[-2000:]
+  last = err("disk_full").strip().splitlines()[-1]
+  assert re.fullmatch(r"main\.py: .*/run(/\S+)?: No space left on device; expected a writable "
+                      r"--workdir with free space .*", last), last
+  # Space freed: the same command resumes from step 4 and finishes.
+  assert rc("resumed") == 0, err("resumed")[-2000:]
+  assert "resuming from step 4" in err("resumed")
+  assert (logs / "after_resume.ls").read_text().split() == ["4", "8"]
+
+
+_READ_ONLY = r"""
+mount -t tmpfs -o size=1m tmpfs "$RO" && mount -o remount,ro "$RO" || exit 90
+exec "$@"
+"""
+
+
+@needs_namespaces
+@pytest.mark.parametrize("tool", ["main.py", "nalsuper-enhance"])
+def test_read_only_output_is_refused_before_anything_loads(tool, tmp_path):
+  """A read-only filesystem (as the tests run as root, mode bits would not stop them)."""
+  folder = tmp_path / "readonly"
+  folder.mkdir()
+  if tool == "main.py":
+    argv = [sys.executable, "main.py", "--config=configs/tiny.py", f"--workdir={folder}/run"]
+    expected = rf"main\.py: --workdir={folder}/run: {folder} is not writable; expected a folder"
+  else:
+    work = tmp_path / "listed"
+    (work / "checkpoints" / "7").mkdir(parents=True)
+    (work / "config.json").write_text(json.dumps(tiny.get_config().to_dict(), default=str))
+    image_files.write(tmp_path / "a.png", _dark())
+    argv = [sys.executable, "-m", "nalsuper_jax.enhance", "--workdir", str(work),
+            "--output", str(folder / "out"), str(tmp_path / "a.png")]
+    expected = rf"nalsuper-enhance: --output={folder}/out: {folder} is not writable"
+  out = subprocess.run(["unshare", "-rm", "bash", "-c", _READ_ONLY, "ro", *argv], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, RO=str(folder)))
+  lines = [l for l in out.stderr.splitlines() if l.strip()]
+  assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-2000:]
+  assert re.search(expected, lines[-1]), lines[-1]
+  assert list(folder.iterdir()) == []  # the mount is gone with its namespace; nothing here
+
+
+_FULL_OUTPUT = r"""
+mount -t tmpfs -o size=64k tmpfs "$FULL" || exit 90
+dd if=/dev/zero of="$FULL/filler" bs=4k 2>/dev/null
+"$@"; rc=$?
+rm "$FULL/filler"; ls -A "$FULL" >"$LISTING"
+exit $rc
+"""
+
+
+@pytest.mark.slow
+@needs_namespaces
+def test_full_output_disk_names_each_output_and_leaves_nothing_partial(workdir, tmp_path):
+  """Was: a bare `[Errno 28]` per input, naming no file."""
+  photos = tmp_path / "photos"
+  for i in range(2):
+    image_files.write(photos / f"p{i}.png", _dark(64, 64, seed=i))
+  full = tmp_path / "full"
+  full.mkdir()
+  argv = [sys.executable, "-m", "nalsuper_jax.enhance", "--workdir", str(workdir),
+          "--output", str(full), "--quiet", str(photos)]
+  out = subprocess.run(["unshare", "-rm", "bash", "-c", _FULL_OUTPUT, "full", *argv], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, FULL=str(full), LISTING=str(tmp_path / "ls")))
+  assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr[-2000:]
+  errors = [l for l in out.stderr.splitlines() if l.startswith("nalsuper-enhance: ")]
+  for i in range(2):
+    assert any(re.fullmatch(rf"nalsuper-enhance: {full}/p{i}\.png: could not write \(No space "
+                            r"left on device\); expected a writable folder with free space", l)
+               for l in errors), errors
+  assert "0 enhanced, 0 skipped, 2 failed" in out.stdout
+  assert (tmp_path / "ls").read_text().split() == []  # no partial or temporary file

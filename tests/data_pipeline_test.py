@@ -1,5 +1,9 @@
 """The grain pipelines: determinism, paired augmentation, exact resume, shards."""
 
+import os
+import pickle
+import threading
+
 import numpy as np
 import pytest
 
@@ -111,6 +115,39 @@ def test_on_the_fly_degradation_replaces_low():
   np.testing.assert_array_equal(ds[0]["low"], batch["low"])  # reproducible
 
 
+def test_degradation_never_reads_the_stored_low(minilm):
+  """`low` may stay undecoded (skip_decoding): the batches are the same as when
+  it is decoded, and whatever it holds never reaches them."""
+  cfg = degrade.DegradeConfig()
+  source = [dict(e, high=np.full((16, 16, 3), 180, np.uint8)) for e in _source(6, 16, 16)]
+  undecoded = [dict(e, low=b"\x89PNG encoded bytes") for e in source]
+  make = lambda s: pipeline.train_dataset(s, crop=16, global_batch=2, seed=0,
+                                          tokenizer=minilm.tokenizer, degradation=cfg,
+                                          caption_augment=pipeline.CaptionAugment(swap=0.5))
+  a, b = make(source), make(undecoded)
+  for i in range(3):
+    for key in pipeline.TRAIN_KEYS:
+      np.testing.assert_array_equal(a[i][key], b[i][key])
+
+
+def test_reader_threads_lower_their_priority_and_the_main_thread_keeps_its_own():
+  lower = pipeline.LowerThreadPriority(7)
+  before = os.getpriority(os.PRIO_PROCESS, 0)
+  seen = {}
+
+  def reader():
+    assert lower.map({"x": 1}) == {"x": 1}
+    seen["reader"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+  thread = threading.Thread(target=reader)
+  thread.start()
+  thread.join()
+  lower.map({"x": 1})  # in the main thread: no change
+  assert seen["reader"] == max(before, 7)
+  assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
+  assert pickle.loads(pickle.dumps(lower)).nice == 7  # grain worker processes
+
+
 def test_eval_pads_to_multiple_keeps_size_and_evens_out_shards(minilm):
   source = _source(5, 18, 21)
   shards = [pipeline.eval_dataset(source, multiple=8, tokenizer=minilm.tokenizer,
@@ -189,7 +226,7 @@ def test_on_the_fly_degradation_re_describes_kept_captions():
   from nalsuper_jax.data import captions  # pylint: disable=import-outside-toplevel
   high = np.full((16, 16, 3), 128, np.uint8)
   element = {"high": high, "caption": captions.caption("a red boat", high)}
-  split = pipeline.SplitContent().map(element)
+  split = pipeline.WithContent([element])[0]
   assert split["content"] == "a red boat"
   darker = {**split, "high": np.full((16, 16, 3), 30, np.uint8)}  # re-exposed target
   kept = pipeline.AugmentCaption(pipeline.CaptionAugment()).random_map(

@@ -153,3 +153,41 @@ def test_eval_writes_summary_csv_and_pictures(data_dir, tmp_path):
   assert iio.imread(pictures[0]).shape == (240, 3 * 320, 3)
   # The oracle matches each target's mean: it must beat the raw input.
   assert summary["psnr_oracle_exposure"] > summary["input_psnr"]
+
+
+def test_eval_batches_images_of_one_padded_shape_with_the_same_outputs(data_dir, tmp_path):
+  from nalsuper_jax import checkpoints, inference  # pylint: disable=import-outside-toplevel
+  from nalsuper_jax.data import pipeline  # pylint: disable=import-outside-toplevel
+  from nalsuper_jax.models import pad_to_multiple  # pylint: disable=import-outside-toplevel
+  from tests.numerics import assert_close  # pylint: disable=import-outside-toplevel
+  config = runs.config(data_dir)
+  workdir = runs.perturbed_workdir(tmp_path / "run")
+  model, text, image_params, text_params, _ = checkpoints.restore_params(config, workdir,
+                                                                          "latest")
+  source = pipeline.load_source(config.data.name, config.data.eval_split, data_dir)
+  jitted = jax.jit(inference.forward_fn(model, text))
+  calls = []
+
+  def forward(params, low, ids, mask):
+    calls.append(low.shape)
+    return jitted(params, low, ids, mask)
+
+  outputs = {}
+  for batch in (1, 2):
+    config.eval.batch_size = batch
+    calls.clear()
+    outputs[batch] = {i: out for i, _, out in evaluate.enhance_split(
+        config, model, text, image_params, text_params, source, limit=5, forward=forward)}
+    shapes = {shape[1:] for shape in calls}
+    assert {shape[0] for shape in calls} == {batch}  # partial batches are filled
+    # One call per `batch` images of a padded shape: ceil(count / batch) per shape.
+    counts = {}
+    for i in range(5):
+      padded, _ = pad_to_multiple(np.asarray(source[i]["low"])[None], model.config.multiple)
+      counts.setdefault(padded.shape[1:], []).append(i)
+    assert shapes == set(counts)
+    assert len(calls) == sum(-(-len(v) // batch) for v in counts.values())
+  assert sorted(outputs[1]) == sorted(outputs[2]) == list(range(5))
+  for i in range(5):
+    assert outputs[2][i].shape == np.asarray(source[i]["low"]).shape
+    assert_close(outputs[2][i], outputs[1][i])

@@ -16,7 +16,10 @@ equal length (marked `valid=False`) so hosts run the same number of steps.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+import os
+import threading
 from typing import Any, Mapping, Sequence
 
 import grain
@@ -52,7 +55,8 @@ class DecodeText(grain.transforms.Map):
 
 
 class PairedCropFlipRotate(grain.transforms.RandomMap):
-  """The same random crop, flips and 90-degree rotation on low and high.
+  """The same random crop, flips and 90-degree rotation on low and high
+  (on `high` alone when `low` was dropped, to be regenerated from it).
 
   Images smaller than the crop are reflect-padded up to it first.
   """
@@ -62,26 +66,28 @@ class PairedCropFlipRotate(grain.transforms.RandomMap):
     self.augment = augment
 
   def random_map(self, element, rng: np.random.Generator):
-    low, high = np.asarray(element["low"]), np.asarray(element["high"])
-    if low.shape != high.shape:
-      raise ValueError(f"{text(element.get('name', '?'))}: low {low.shape} != high {high.shape}")
-    h, w = low.shape[:2]
+    keys = [k for k in ("low", "high") if k in element]
+    images = [np.asarray(element[k]) for k in keys]
+    if any(image.shape != images[0].shape for image in images):
+      raise ValueError(f"{text(element.get('name', '?'))}: low {images[0].shape} != "
+                       f"high {images[-1].shape}")
+    h, w = images[0].shape[:2]
     ph, pw = max(self.crop - h, 0), max(self.crop - w, 0)
     if ph or pw:
       pad = ((0, ph), (0, pw), (0, 0))
-      low, high = np.pad(low, pad, mode="symmetric"), np.pad(high, pad, mode="symmetric")
-      h, w = low.shape[:2]
+      images = [np.pad(image, pad, mode="symmetric") for image in images]
+      h, w = images[0].shape[:2]
     top = int(rng.integers(0, h - self.crop + 1))
     left = int(rng.integers(0, w - self.crop + 1))
     window = (slice(top, top + self.crop), slice(left, left + self.crop))
-    low, high = low[window], high[window]
+    images = [image[window] for image in images]
     if self.augment:
       k = int(rng.integers(0, 4))
       flip = bool(rng.integers(0, 2))
-      low, high = np.rot90(low, k), np.rot90(high, k)
+      images = [np.rot90(image, k) for image in images]
       if flip:
-        low, high = low[:, ::-1], high[:, ::-1]
-    return {**element, "low": np.ascontiguousarray(low), "high": np.ascontiguousarray(high)}
+        images = [image[:, ::-1] for image in images]
+    return {**element, **{k: np.ascontiguousarray(v) for k, v in zip(keys, images)}}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,33 +120,52 @@ class CaptionAugment:
     return self.appearance + self.exposure + self.swap + self.relight > 0
 
 
-def caption_contents(source: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
-  """The distinct content parts of a source's captions (reads every example once)."""
-  contents = set()
-  for i in range(len(source)):
-    e = source[i]
-    contents.add(captions_lib.content_of(text(e["caption"]), np.asarray(e["high"])))
-  return tuple(sorted(contents))
+class WithContent:
+  """A source whose elements carry `content`: the caption minus the describer's
+  words for the whole `high`, computed once per record.
 
-
-class SplitContent(grain.transforms.Map):
-  """Adds `content` (the caption minus the describer's words for `high`).
-
-  Runs before cropping/degradation so that `AugmentCaption` can re-describe
-  the final `high` of a kept caption: on-the-fly degradation re-exposes the
-  target, and a crop's appearance differs from its whole image's.
+  `AugmentCaption` re-describes the final (cropped, possibly re-exposed)
+  target of a kept caption, so it needs the content alone. Splitting it off
+  means describing the whole decoded image; memoised per record index, that
+  costs once per record instead of once per training crop (it was ~40% of
+  the loader's CPU time at the demo shape, on the cores the train step uses).
+  The memo is a pure function of the record, so results do not depend on
+  which thread or worker fills it.
   """
 
-  def map(self, element):
-    return {**element, "content": captions_lib.content_of(element["caption"],
-                                                          np.asarray(element["high"]))}
+  def __init__(self, source: Sequence[Mapping[str, Any]]):
+    self.source = source
+    self._contents: dict[int, str] = {}
+
+  def __len__(self) -> int:
+    return len(self.source)
+
+  def content(self, index: int, element: Mapping[str, Any] | None = None) -> str:
+    if index not in self._contents:
+      e = self.source[index] if element is None else element
+      self._contents[index] = captions_lib.content_of(text(e["caption"]),
+                                                      np.asarray(e["high"]))
+    return self._contents[index]
+
+  def __getitem__(self, index):
+    element = self.source[index]
+    return {**element, "content": self.content(index, element)}
+
+  def contents(self) -> tuple[str, ...]:
+    """The distinct contents of every record, sorted (reads each record once)."""
+    return tuple(sorted({self.content(i) for i in range(len(self))}))
+
+
+def caption_contents(source: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+  """The distinct content parts of a source's captions (reads every example once)."""
+  return (source if isinstance(source, WithContent) else WithContent(source)).contents()
 
 
 class AugmentCaption(grain.transforms.RandomMap):
   """Applies `CaptionAugment` to a cropped element (seeded per element).
 
   A kept caption is re-described from the element's (cropped, possibly
-  re-exposed) `high` when `SplitContent` ran first.
+  re-exposed) `high` when the element has a `content` (`WithContent`).
   """
 
   def __init__(self, augment: CaptionAugment, contents: Sequence[str] = ()):
@@ -195,6 +220,16 @@ class KeepKeys(grain.transforms.Map):
     return {k: element[k] for k in self.keys}
 
 
+class DropKeys(grain.transforms.Map):
+  """Drops fields a later transform regenerates (`low` under on-the-fly degradation)."""
+
+  def __init__(self, keys: Sequence[str]):
+    self.keys = frozenset(keys)
+
+  def map(self, element):
+    return {k: v for k, v in element.items() if k not in self.keys}
+
+
 TRAIN_KEYS = ("low", "high", "ids", "mask")
 
 
@@ -238,11 +273,19 @@ class CheckedSource:
     return getattr(self.source, name)
 
 
-def load_source(name: str, split: str, data_dir: str | None):
-  """`tfds.data_source` with a one-line error that says how to build what is missing."""
+def load_source(name: str, split: str, data_dir: str | None, *,
+                skip_decoding: Sequence[str] = ()):
+  """`tfds.data_source` with a one-line error that says how to build what is missing.
+
+  Features named in `skip_decoding` stay encoded bytes (e.g. `low` when
+  training regenerates it from `high`: decoding a PNG nobody reads is wasted
+  CPU on the cores the train step uses).
+  """
   import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+  decoders = {key: tfds.decode.SkipDecoding() for key in skip_decoding} or None
   try:
-    return CheckedSource(tfds.data_source(name, split=split, data_dir=data_dir),
+    return CheckedSource(tfds.data_source(name, split=split, data_dir=data_dir,
+                                          decoders=decoders),
                          f"config.data.name={name!r} split {split!r}")
   except Exception as e:  # TFDS raises several types for "not built"
     folder = name.split("/")[0]
@@ -304,7 +347,7 @@ def train_dataset(source: Sequence[Mapping[str, Any]], *, crop: int, global_batc
   of processes. `keep_names` keeps each example's name (for data logs).
 
   With `degradation`, `low` is regenerated from `high` for every element
-  (on-the-fly pairs from clean images) and captions' appearance words are
+  (on-the-fly pairs from clean images; the source may skip decoding `low`) and captions' appearance words are
   re-computed from the new target. Without a tokenizer, captions are
   dropped (text-free ablations); otherwise `caption_augment` may replace
   them (see CaptionAugment; swapping reads every example's caption once here).
@@ -312,9 +355,11 @@ def train_dataset(source: Sequence[Mapping[str, Any]], *, crop: int, global_batc
   if len(source) < global_batch:
     raise ValueError(f"{len(source)} training examples cannot fill one batch of "
                      f"config.data.batch_size={global_batch}")
-  ds = grain.MapDataset.source(source).seed(seed).shuffle().repeat().map(DecodeText())
   if tokenizer is not None and degradation is not None:
-    ds = ds.map(SplitContent())
+    source = WithContent(source)  # kept captions are re-described after degradation
+  ds = grain.MapDataset.source(source).seed(seed).shuffle().repeat().map(DecodeText())
+  if degradation is not None:
+    ds = ds.map(DropKeys(("low",)))  # regenerated from `high` after cropping
   ds = ds.random_map(PairedCropFlipRotate(crop, augment))
   if degradation is not None:
     ds = ds.random_map(degrade_lib.SyntheticLowLight(degradation))
@@ -330,18 +375,69 @@ def train_dataset(source: Sequence[Mapping[str, Any]], *, crop: int, global_batc
   return ds.batch(per_process_batch(global_batch, shard), drop_remainder=True)
 
 
+def lower_priority(nice: int) -> None:
+  """Makes the calling thread (Linux) or process yield the CPU to the trainer.
+
+  On a machine whose cores the train step keeps busy (a CPU host), reader
+  threads at the trainer's priority preempt XLA's worker threads, and every
+  parallel op then waits for its slowest thread: 2 reader threads cost +39%
+  per step at the demo shape on 2 cores for ~0.1 CPU-s of loading
+  (bench.loop_overhead). At low priority they run in the step's idle
+  moments instead; where cores are idle (accelerator hosts) nothing changes.
+  """
+  if nice <= 0:
+    return
+  try:
+    thread = threading.get_native_id()
+    if os.getpriority(os.PRIO_PROCESS, thread) < nice:  # lower only, never raise
+      os.setpriority(os.PRIO_PROCESS, thread, nice)
+  except (AttributeError, OSError):  # no per-thread priorities here: leave it
+    pass
+
+
+class LowerThreadPriority(grain.transforms.Map):
+  """Identity; lowers the priority of each grain reader thread it runs in, once."""
+
+  def __init__(self, nice: int):
+    self.nice = nice
+    self._done = threading.local()
+
+  def map(self, element):
+    if not getattr(self._done, "value", False):
+      if threading.current_thread() is not threading.main_thread():
+        lower_priority(self.nice)
+      self._done.value = True
+    return element
+
+  def __getstate__(self):  # thread-locals do not pickle (grain worker processes)
+    return {"nice": self.nice}
+
+  def __setstate__(self, state):
+    self.__init__(state["nice"])
+
+
+def _lower_worker_priority(nice: int, worker_index: int, worker_count: int) -> None:
+  del worker_index, worker_count
+  os.nice(max(nice, 0))
+
+
 def train_iterator(dataset: grain.MapDataset, *, num_threads: int = 2,
-                   prefetch: int = 32, worker_count: int = 0) -> grain.DatasetIterator:
+                   prefetch: int = 32, worker_count: int = 0,
+                   nice: int = 0) -> grain.DatasetIterator:
   """Threads in-process by default (fastest on few cores); processes if asked.
 
-  The returned iterator has get_state()/set_state() and is saved in
-  checkpoints with grain.checkpoint.CheckpointSave (restores exactly with the
-  same worker_count).
+  `nice` > 0 runs the readers (threads or worker processes) at that lower
+  CPU priority (see `lower_priority`). The returned iterator has
+  get_state()/set_state() and is saved in checkpoints with
+  grain.checkpoint.CheckpointSave (restores exactly with the same worker_count).
   """
+  if worker_count == 0 and nice > 0:
+    dataset = dataset.map(LowerThreadPriority(nice))
   it = dataset.to_iter_dataset(grain.ReadOptions(num_threads=num_threads,
                                                  prefetch_buffer_size=prefetch))
   if worker_count > 0:
-    it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=worker_count))
+    it = it.mp_prefetch(grain.MultiprocessingOptions(num_workers=worker_count),
+                        worker_init_fn=functools.partial(_lower_worker_priority, nice))
   return iter(it)
 
 

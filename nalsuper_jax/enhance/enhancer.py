@@ -3,32 +3,39 @@
     enhancer = Enhancer.from_workdir("workdirs/demo/default")
     bright = enhancer(photo_uint16, prompt="a bright photo, neutral white balance")
 
-Any size in, same size out: inputs are reflect-padded to the network's
-multiple and cropped back; images with more than `tile` pixels on a side are
-cut into overlapping `tile` x `tile` tiles blended without seams (see
-tiling.py), so peak memory is set by the tile, not the photo. One jitted
-function serves every call; JAX compiles it once per (batch, padded shape)
-and reuses it, and each prompt is encoded once and cached.
+Any size in, same size out: inputs are reflect-padded up to the next
+multiple of `granule` (16 pixels by default; a multiple of the network's
+multiple) and cropped back, so a folder of mixed photo sizes compiles one
+program per 16-pixel size class rather than one per size. Images with more
+than `tile` pixels on a side are cut into as few overlapping tiles as
+`tile` allows, each no bigger than it must be to cover the photo
+(`tiling.tile_side`), blended without seams, so peak memory is set by the
+tile, not the photo, and tiling costs little more per pixel than a whole
+image. Compiled programs live for the Enhancer's lifetime and, through
+JAX's persistent compilation cache (`nalsuper_jax.compile_cache`), across
+processes; each prompt is encoded once and cached.
 """
 
 from __future__ import annotations
 
 import logging
 import pathlib
+import time
 from typing import Any
 
 import jax
 import numpy as np
 
-from nalsuper_jax import checkpoints, inference
+from nalsuper_jax import checkpoints, compile_cache, inference
 from nalsuper_jax.enhance import photo_io, tiling
 from nalsuper_jax.models import NaLSuper, pad_to_multiple
 from nalsuper_jax.text import LoadedTextEncoder
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TILE = 1024
-DEFAULT_OVERLAP = 64
+DEFAULT_TILE = 1024     # largest tile side: bounds peak memory (4K photo < 3 GiB RSS)
+DEFAULT_OVERLAP = 64    # blended pixels between tiles: hides the tiles' different statistics
+DEFAULT_GRANULE = 16    # padded sizes are multiples of this: few programs, <= 15 px of padding
 
 
 class Enhancer:
@@ -36,12 +43,17 @@ class Enhancer:
 
   def __init__(self, model: NaLSuper, text: LoadedTextEncoder | None, image_params: Any,
                text_params: Any, *, default_prompt: str = "", tile: int = DEFAULT_TILE,
-               overlap: int = DEFAULT_OVERLAP, tile_batch: int = 1, step: int | None = None):
+               overlap: int = DEFAULT_OVERLAP, tile_batch: int = 1, step: int | None = None,
+               granule: int = DEFAULT_GRANULE):
     m = model.config.multiple
     if tile % m or tile <= 0:
       raise ValueError(f"tile={tile} must be a positive multiple of the network's multiple {m}")
     if not 0 <= overlap < tile:
       raise ValueError(f"overlap={overlap} must be in [0, tile={tile})")
+    if granule <= 0 or granule % m:
+      raise ValueError(f"granule={granule} must be a positive multiple of the network's "
+                       f"multiple {m}")
+    self.granule = granule
     self.model, self.text = model, text
     self.image_params, self.text_params = image_params, text_params
     self.default_prompt = default_prompt
@@ -51,6 +63,7 @@ class Enhancer:
     self._params = inference.forward_params(image_params, text_params, text)
     self._forward = jax.jit(inference.forward_fn(model, text))
     self._compiled: dict[tuple, Any] = {}   # padded input shape -> executable
+    self.compile_seconds = 0.0   # spent compiling (or reading from the persistent cache)
 
   @classmethod
   def from_workdir(cls, workdir: str | pathlib.Path, checkpoint: str | int = "latest",
@@ -58,8 +71,10 @@ class Enhancer:
     """Loads `config.json` and the latest/best/step-N weights of a training run.
 
     Only the parameters (or their EMA) are restored; a checkpoint that is
-    unreadable or holds non-finite weights raises `CheckpointError`.
+    unreadable or holds non-finite weights raises `CheckpointError`. Turns
+    on the persistent compilation cache (`compile_cache.enable`).
     """
+    compile_cache.enable()
     config = checkpoints.read_config(workdir)
     model, text, image_params, text_params, step = checkpoints.restore_params(
         config, workdir, checkpoint)
@@ -83,7 +98,9 @@ class Enhancer:
   def _run(self, low: np.ndarray, tokens: tuple[jax.Array, jax.Array]) -> np.ndarray:
     """The network on a padded batch; compiled once per input shape."""
     if low.shape not in self._compiled:
+      start = time.perf_counter()
       self._compiled[low.shape] = self._forward.lower(self._params, low, *tokens).compile()
+      self.compile_seconds += time.perf_counter() - start
     return np.asarray(self._compiled[low.shape](self._params, low, *tokens))
 
   def prompt_warning(self, prompt: str | None) -> str | None:
@@ -109,15 +126,20 @@ class Enhancer:
     tokens = self.tokens(prompt)
     _, h, w, _ = rgb.shape
     if h <= self.tile and w <= self.tile:
-      padded, size = pad_to_multiple(rgb, self.multiple)
+      padded, size = pad_to_multiple(rgb, self.granule)
       return self._run(padded, tokens)[:, :size[0], :size[1]]
     return np.stack([self._tiled(image, tokens) for image in rgb])
 
+  def tile_shape(self, height: int, width: int) -> tuple[int, int]:
+    """The tile [th, tw] for an image padded to `height` x `width` (multiples of `granule`)."""
+    return (tiling.tile_side(height, self.tile, self.overlap, self.granule),
+            tiling.tile_side(width, self.tile, self.overlap, self.granule))
+
   def _tiled(self, rgb: np.ndarray, tokens: tuple[jax.Array, jax.Array]) -> np.ndarray:
-    padded, (h, w) = pad_to_multiple(rgb[None], self.multiple)
+    padded, (h, w) = pad_to_multiple(rgb[None], self.granule)
     ph, pw = padded.shape[1:3]
     blender = tiling.Blender(ph, pw, 3)
-    plan = list(tiling.tiles(ph, pw, (self.tile, self.tile), self.overlap))
+    plan = list(tiling.tiles(ph, pw, self.tile_shape(ph, pw), self.overlap))
     for first in range(0, len(plan), self.tile_batch):
       chunk = plan[first:first + self.tile_batch]
       th, tw = chunk[0][2].shape

@@ -41,7 +41,8 @@ def export_bundle(enhancer: Enhancer, path: str | pathlib.Path, *,
   """Writes the bundle (atomically); `size=None` exports symbolic H and W.
 
   Symbolic sizes are multiples of the network's multiple; the loader pads
-  to them. `batch=None` makes the batch size symbolic too.
+  to the Enhancer's `granule` as the Enhancer does, so both give the same
+  output. `batch=None` makes the batch size symbolic too.
   """
   m = enhancer.multiple
   if size is not None and (size[0] % m or size[1] % m):
@@ -65,7 +66,8 @@ def export_bundle(enhancer: Enhancer, path: str | pathlib.Path, *,
 
   exported = jax.export.export(jax.jit(flat), platforms=("cpu", "cuda", "tpu"))(
       shapes, low, ids, mask)
-  meta = {"format_version": FORMAT_VERSION, "multiple": m, "max_len": max_len,
+  meta = {"format_version": FORMAT_VERSION, "multiple": m, "granule": enhancer.granule,
+          "max_len": max_len,
           "size": list(size) if size else None, "batch": batch,
           "default_prompt": enhancer.default_prompt, "step": enhancer.step,
           "uses_text": enhancer.text is not None, "num_params": len(leaves),

@@ -25,6 +25,27 @@ def starts(length: int, tile: int, overlap: int) -> list[int]:
   return sorted({min(i * stride, length - tile) for i in range(count)})
 
 
+def bucket(length: int, granule: int) -> int:
+  """`length` rounded up to a multiple of `granule`: the padded side the
+  network is compiled for, so photos of nearby sizes share one program."""
+  return -(-length // granule) * granule
+
+
+def tile_side(length: int, tile: int, overlap: int, granule: int) -> int:
+  """The shortest side (a multiple of `granule`, at most `tile`) that covers
+  `length` with as few tiles as `tile` itself would need.
+
+  Tiles of the maximum size waste work: a 1080-pixel side cut into
+  1024-pixel tiles computes 2 x 1024 rows for 1080. With two tiles of 576
+  (a multiple of 16 covering 1080 + one overlap) the waste is a few percent.
+  """
+  if length <= tile:
+    return length
+  count = math.ceil((length - overlap) / (tile - overlap))
+  side = bucket(math.ceil((length + (count - 1) * overlap) / count), granule)
+  return min(side, tile)
+
+
 def ramp(size: int, overlap: int, rise: bool, fall: bool) -> np.ndarray:
   """1-D weights: raised cosine over `overlap` at the rising/falling ends."""
   w = np.ones(size, np.float32)
@@ -40,7 +61,7 @@ def ramp(size: int, overlap: int, rise: bool, fall: bool) -> np.ndarray:
 
 def tiles(height: int, width: int, tile: tuple[int, int],
           overlap: int) -> Iterator[tuple[int, int, np.ndarray]]:
-  """(top, left, weight [th, tw]) for every tile of a `height` x `width` image."""
+  """(top, left, weight [th, tw]) for every `tile`-sized tile of a `height` x `width` image."""
   th, tw = min(tile[0], height), min(tile[1], width)
   rows, cols = starts(height, th, overlap), starts(width, tw, overlap)
   for i, top in enumerate(rows):
