@@ -155,6 +155,7 @@ def main(argv) -> None:
                jax.process_count(), jax.device_count(), jax.default_backend())
   from nalsuper_jax import checkpoints, evaluate, train  # pylint: disable=import-outside-toplevel
   from nalsuper_jax.data import pipeline  # pylint: disable=import-outside-toplevel
+  from nalsuper_jax.enhance import usage  # pylint: disable=import-outside-toplevel
   workdir = checkpoints.workdir_path(_WORKDIR.value)
   try:
     if _MODE.value == "eval":
@@ -176,11 +177,11 @@ def main(argv) -> None:
       summary = evaluate.evaluate_params(config, workdir, result.model, result.text,
                                          params["image"], text_params, result.step)
   except (checkpoints.CheckpointError, pipeline.DataNotBuilt, pipeline.DataCorrupt) as e:
-    if os.environ.get("NALSUPER_DEBUG", "") not in ("", "0"):
+    if usage.debugging():
       raise
     sys.exit(f"main.py: {e}")
   except OSError as e:  # config.json, metrics, reports: a full or read-only disk
-    if e.errno not in _DISK_ERRORS or os.environ.get("NALSUPER_DEBUG", "") not in ("", "0"):
+    if e.errno not in _DISK_ERRORS or usage.debugging():
       raise
     sys.exit(f"main.py: {e.filename or workdir}: {e.strerror}; expected a writable --workdir "
              "with free space (checkpoints already saved are intact; rerun to resume)")

@@ -11,6 +11,8 @@ from typing import Any
 
 import jax
 
+from nalsuper_jax import files
+
 
 def machine() -> dict[str, Any]:
   return {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}",
@@ -25,7 +27,5 @@ def record(name: str, payload: dict[str, Any], out: str = "bench/results") -> pa
   folder = pathlib.Path(out)
   folder.mkdir(parents=True, exist_ok=True)
   path = folder / f"{name}-{info['backend']}-{info['date']}.json"
-  tmp = path.with_suffix(".json.tmp")
-  tmp.write_text(json.dumps(info, indent=2))
-  tmp.rename(path)
+  files.write_atomic(path, json.dumps(info, indent=2))
   return path

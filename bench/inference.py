@@ -30,6 +30,7 @@ import time
 import numpy as np
 
 from bench import common
+from nalsuper_jax.enhance.enhancer import DEFAULT_OVERLAP, DEFAULT_TILE
 
 
 def _enhancer(args):
@@ -100,8 +101,8 @@ def main(argv=None):
   p.add_argument("--workdir", default=None, help="trained workdir (default: fresh network)")
   p.add_argument("--model", default="small", help="network size when no --workdir")
   p.add_argument("--sizes", default="400x600,1080x1920,2160x3840", help="HEIGHTxWIDTH list")
-  p.add_argument("--tile", type=int, default=1024)
-  p.add_argument("--overlap", type=int, default=64)
+  p.add_argument("--tile", type=int, default=DEFAULT_TILE)
+  p.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP)
   p.add_argument("--repeats", type=int, default=2)
   p.add_argument("--untiled", default="1080x1920,2160x3840",
                  help="sizes also run untiled (one whole image), for the tiling overhead")

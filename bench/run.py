@@ -24,6 +24,8 @@ import sys
 import tempfile
 import time
 
+from nalsuper_jax import files
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -164,9 +166,7 @@ def write_benchmarks(path: pathlib.Path, t: dict[str, str], header: str) -> None
       raise SystemExit(f"{path}: no <!-- bench:{name} --> block to fill")
     text = re.sub(pattern, lambda _: f"<!-- bench:{name} -->\n{body}\n<!-- /bench:{name} -->",
                   text, flags=re.S)
-  tmp = path.with_suffix(".md.tmp")
-  tmp.write_text(text)
-  tmp.replace(path)
+  files.write_atomic(path, text)
 
 
 def _versions() -> str:
@@ -217,9 +217,7 @@ def main(argv=None) -> None:
   folder = ROOT / args.results
   folder.mkdir(parents=True, exist_ok=True)
   path = folder / f"{machine}-{datetime.date.today().isoformat()}{'-quick' if args.quick else ''}.json"
-  tmp = path.with_suffix(".json.tmp")
-  tmp.write_text(json.dumps(summary, indent=2))
-  tmp.replace(path)
+  files.write_atomic(path, json.dumps(summary, indent=2))
   print(f"wrote {path} ({total / 60:.1f} min)")
   if args.only:
     return

@@ -23,6 +23,7 @@ def gamma(low: np.ndarray, g: float) -> np.ndarray:
 
 
 def clahe(low: np.ndarray, clip_limit: float) -> np.ndarray:
+  # scikit-image takes ~1 s to import; only the CLAHE baseline needs it.
   from skimage import exposure  # pylint: disable=import-outside-toplevel
   return exposure.equalize_adapthist(low, clip_limit=clip_limit)
 

@@ -23,7 +23,6 @@ import errno
 import json
 import logging
 import os
-import pathlib
 import shutil
 from typing import Any, Callable, Sequence
 
@@ -39,7 +38,7 @@ import orbax.checkpoint as ocp
 from etils import epath
 from flax import traverse_util
 
-from nalsuper_jax import sharding
+from nalsuper_jax import files, sharding
 from nalsuper_jax.models import NaLSuper, NaLSuperConfig
 from nalsuper_jax.text import LoadedTextEncoder, load_text_encoder
 
@@ -88,22 +87,10 @@ def workdir_path(workdir: str | os.PathLike) -> epath.Path:
   return epath.Path(os.path.abspath(os.path.expanduser(text)))
 
 
-def write_atomic(path: epath.Path | pathlib.Path, data: bytes | str) -> None:
-  """Writes a temporary name, then renames: a reader never sees half a file."""
-  path = epath.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-  if isinstance(data, str):
-    tmp.write_text(data)
-  else:
-    tmp.write_bytes(data)
-  tmp.replace(path)
-
-
 def write_config(workdir: epath.Path, config: ml_collections.ConfigDict) -> None:
   """`<workdir>/config.json` (process 0, atomically)."""
   if jax.process_index() == 0:
-    write_atomic(workdir / CONFIG_FILE, json.dumps(config.to_dict(), indent=2, default=str) + "\n")
+    files.write_atomic(workdir / CONFIG_FILE, json.dumps(config.to_dict(), indent=2, default=str) + "\n")
 
 
 def read_config(workdir: str | os.PathLike) -> ml_collections.ConfigDict:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import ml_collections
 
+from nalsuper_jax.data import degrade, pipeline
 from nalsuper_jax.models import NaLSuperConfig
+from nalsuper_jax.text import tokenizer
 
 SECTIONS = ("seed", "model", "text", "data", "train", "loss", "eval", "mesh", "sharding")
 
@@ -38,15 +40,15 @@ def validate(config: ml_collections.ConfigDict) -> NaLSuperConfig:
            "config.data.num_threads/prefetch/worker_count must be >= 0")
   _require(0 <= d.reader_nice <= 19, f"config.data.reader_nice={d.reader_nice} must be in "
            "0..19 (a niceness; readers can lower their priority, not raise it)")
-  from nalsuper_jax.data import degrade  # pylint: disable=import-outside-toplevel
   try:
     degrade.DegradeConfig.from_config(d.degrade)
   except ValueError as e:
     raise ConfigError(str(e)) from None
-  probs = (d.caption_appearance, d.caption_exposure, d.caption_swap, d.caption_relight)
-  _require(min(probs) >= 0 and sum(probs) <= 1,
-           f"config.data.caption_appearance/exposure/swap/relight={probs} must be "
-           ">= 0 and sum to at most 1")
+  try:  # the pipeline's own rule
+    pipeline.CaptionAugment(d.caption_appearance, d.caption_exposure, d.caption_swap,
+                            d.caption_relight)
+  except ValueError as e:
+    raise ConfigError(f"config.data.caption_appearance/exposure/swap/relight: {e}") from None
   _require(t.steps > 0, f"config.train.steps={t.steps} must be positive")
   _require(0 <= t.warmup_steps < t.steps,
            f"config.train.warmup_steps={t.warmup_steps} must be in [0, steps={t.steps})")
@@ -61,7 +63,10 @@ def validate(config: ml_collections.ConfigDict) -> NaLSuperConfig:
   _require(e.max_images is None or e.max_images > 0,
            f"config.eval.max_images={e.max_images} must be positive or None")
   _require(e.batch_size >= 1, f"config.eval.batch_size={e.batch_size} must be >= 1")
-  _require(config.text.max_len >= 2, f"config.text.max_len={config.text.max_len} must be >= 2")
+  try:  # the tokenizer's own rule
+    tokenizer.check_max_len(config.text.max_len)
+  except ValueError as e:
+    raise ConfigError(f"config.text.{e}") from None
   _require(config.mesh.fsdp >= 1 and (config.mesh.data == -1 or config.mesh.data >= 1),
            f"config.mesh: data={config.mesh.data} (-1 or >= 1), fsdp={config.mesh.fsdp} (>= 1)")
   return model

@@ -15,17 +15,21 @@ of hosts; hosts split the images and host 0 writes the reports.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import pathlib
 from typing import Any
 
+import imageio.v3 as iio
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from jax.experimental import multihost_utils
 
-from nalsuper_jax import baselines, checkpoints, inference, metrics
+from nalsuper_jax import baselines, checkpoints, files, inference, metrics
 from nalsuper_jax.data import pipeline
 from nalsuper_jax.models import NaLSuper
 from nalsuper_jax.text import LoadedTextEncoder
@@ -37,25 +41,22 @@ METRIC_KEYS = ("psnr", "ssim", "psnr_float", "psnr_gt_mean", "ssim_gt_mean")
 def host_params(tree: Any) -> Any:
   """Any (sharded, multi-host) array tree -> NumPy on every host."""
   if jax.process_count() > 1:
-    from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
     return multihost_utils.process_allgather(tree, tiled=True)
   return jax.device_get(tree)
 
 
 def _write_png(path, image: np.ndarray) -> None:
-  """Encodes in memory, writes a temporary name, renames (works on gs:// too)."""
-  import imageio.v3 as iio  # pylint: disable=import-outside-toplevel
-  path.parent.mkdir(parents=True, exist_ok=True)
-  tmp = path.with_name(path.name + ".tmp")
-  tmp.write_bytes(iio.imwrite("<bytes>", image, extension=".png"))
-  tmp.replace(path)
+  """Encodes in memory, then writes atomically (works on gs:// too)."""
+  files.write_atomic(path, iio.imwrite("<bytes>", image, extension=".png"))
 
 
-def _write_text(path: pathlib.Path, content: str) -> None:
-  path.parent.mkdir(parents=True, exist_ok=True)
-  tmp = path.with_name(path.name + ".tmp")
-  tmp.write_text(content)
-  tmp.replace(path)
+def _csv(header: list[str], rows: list[list[str]]) -> str:
+  """CSV text (quoted where a name holds a comma or a quote)."""
+  buffer = io.StringIO()
+  writer = csv.writer(buffer, lineterminator="\n")
+  writer.writerow(header)
+  writer.writerows(rows)
+  return buffer.getvalue()
 
 
 def enhance_split(config: ml_collections.ConfigDict, model: NaLSuper,
@@ -130,7 +131,6 @@ def _gather_rows(rows: list[dict[str, Any]], columns: list[str]) -> list[dict[st
   """Every host's rows on every host (numbers only; names are indices)."""
   if jax.process_count() == 1:
     return rows
-  from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
   width = len(columns) + 1
   local = np.full((max(_max_rows(len(rows)), 1), width), np.nan)
   for r, row in enumerate(rows):
@@ -141,7 +141,6 @@ def _gather_rows(rows: list[dict[str, Any]], columns: list[str]) -> list[dict[st
 
 
 def _max_rows(n: int) -> int:
-  from jax.experimental import multihost_utils  # pylint: disable=import-outside-toplevel
   return int(np.max(multihost_utils.process_allgather(np.array([n]))))
 
 
@@ -198,10 +197,10 @@ def evaluate_params(config: ml_collections.ConfigDict, workdir: pathlib.Path, mo
   summary |= {c: float(np.mean([r[c] for r in all_rows])) for c in columns}
   if jax.process_index() == 0:
     names = [_name(source[r["index"]]) for r in all_rows]
-    lines = [",".join(["name"] + columns)]
-    lines += [",".join([n] + [f"{r[c]:.4f}" for c in columns]) for n, r in zip(names, all_rows)]
-    _write_text(out_dir / "per_image.csv", "\n".join(lines) + "\n")
-    _write_text(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    files.write_atomic(out_dir / "per_image.csv", _csv(
+        ["name"] + columns,
+        [[n] + [f"{r[c]:.4f}" for c in columns] for n, r in zip(names, all_rows)]))
+    files.write_atomic(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
   return summary
 
 

@@ -23,6 +23,7 @@ def psnr(pred: np.ndarray, target: np.ndarray, data_range: float = 255.0) -> flo
 
 
 def ssim(pred8: np.ndarray, target8: np.ndarray) -> float:
+  # scikit-image takes ~1 s to import; only evaluation computes SSIM on the host.
   from skimage.metrics import structural_similarity  # pylint: disable=import-outside-toplevel
   return float(structural_similarity(pred8, target8, channel_axis=-1, data_range=255,
                                      gaussian_weights=True, sigma=1.5,

@@ -8,7 +8,7 @@ and the mesh shape -- the train step never mentions device counts.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import flax.linen as nn
 import jax
@@ -56,31 +56,40 @@ def replicated(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P())
 
 
-def _spec_for(names: tuple, shape: tuple[int, ...], mesh: Mesh, rule_map: dict) -> P:
+def _spec_for(names: tuple, shape: tuple[int, ...], mesh_shape: Mapping[str, int],
+              rule_map: dict) -> P:
   """Logical names -> mesh axes, leaving a dim unsharded if it does not divide."""
   axes = []
   for name, dim in zip(names, shape):
     axis = rule_map.get(name) if name is not None else None
-    if axis is not None and dim % mesh.shape[axis]:
+    if axis is not None and dim % mesh_shape[axis]:
       axis = None
     axes.append(axis)
   return P(*axes)
 
 
-def param_shardings(boxed_abstract: Any, mesh: Mesh,
-                    axis_rules: Sequence[tuple[str, str | None]]) -> Any:
-  """NamedShardings for an (abstract) parameter tree still holding axis names.
+def param_specs(boxed_abstract: Any, mesh_shape: Mapping[str, int],
+                axis_rules: Sequence[tuple[str, str | None]]) -> Any:
+  """PartitionSpecs for an (abstract) parameter tree still holding axis names.
 
-  Leaves without names (e.g. optimizer counters) are replicated.
+  A pure function of the mesh's shape (no devices needed); leaves without
+  names (e.g. optimizer counters) are replicated.
   """
   rule_map = dict(axis_rules)
 
   def one(leaf):
     if isinstance(leaf, nn.Partitioned):
-      value = leaf.value
-      return NamedSharding(mesh, _spec_for(leaf.names, value.shape, mesh, rule_map))
-    return NamedSharding(mesh, P())
+      return _spec_for(leaf.names, leaf.value.shape, mesh_shape, rule_map)
+    return P()
   return jax.tree.map(one, boxed_abstract, is_leaf=lambda x: isinstance(x, nn.Partitioned))
+
+
+def param_shardings(boxed_abstract: Any, mesh: Mesh,
+                    axis_rules: Sequence[tuple[str, str | None]]) -> Any:
+  """NamedShardings over `mesh` for `param_specs`."""
+  return jax.tree.map(lambda spec: NamedSharding(mesh, spec),
+                      param_specs(boxed_abstract, dict(mesh.shape), axis_rules),
+                      is_leaf=lambda x: isinstance(x, P))
 
 
 def global_batch(local: dict[str, np.ndarray], sharding: NamedSharding) -> dict[str, jax.Array]:

@@ -39,7 +39,7 @@ METRICS_FILE = "metrics.jsonl"   # every scalar the loop writes, one JSON object
 DATA_LOG_DIR = "data_log"        # config.data.log_names: process_<i>.jsonl, names per step
 
 # (model, text, params to evaluate, step, writer) -> {"psnr": ..., ...}
-Evaluator = Callable[[NaLSuper, "LoadedTextEncoder | None", Any, int,
+EvaluateFn = Callable[[NaLSuper, "LoadedTextEncoder | None", Any, int,
                       metric_writers.MetricWriter], dict[str, float]]
 
 
@@ -258,7 +258,7 @@ def _check_finite(window: list[dict[str, float]], first_step: int, restored_step
 
 
 def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
-        evaluator: Evaluator | None = None) -> TrainResult:
+        evaluator: EvaluateFn | None = None) -> TrainResult:
   """Trains (resuming from the newest good checkpoint in `workdir`).
 
   Nothing in the workdir changes before the checkpoint is known to fit the

@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 import pytest
+from etils import epath
 from PIL import Image
 
 from nalsuper_jax.data.images import ImageError
@@ -83,6 +84,15 @@ def test_one_compile_per_size_class_and_batches(workdir):
   out = fresh(batch)
   assert out.shape == batch.shape and fresh.compiled_shapes() == 3
   assert_close(out[1], fresh(batch[1]))
+
+
+def test_one_tiling_rule_for_the_api_and_the_command_line():
+  tiling.check_options(64, 31, 4, granule=16)
+  for args, message in (((30, 8, 4), r"tile=30: expected a positive multiple of 4"),
+                        ((64, 32, 4), r"overlap=32: expected 0 <= overlap < tile/2 = 32"),
+                        ((64, 8, 4, 6), r"granule=6: expected a positive multiple of 4")):
+    with pytest.raises(ValueError, match=message):
+      tiling.check_options(*args)
 
 
 @pytest.mark.parametrize("height,width", [(1080, 1920), (2160, 3840), (1500, 1000)])
@@ -170,9 +180,10 @@ def test_failed_write_leaves_the_old_file_and_no_partial(tmp_path, monkeypatch):
   photo_io.write_photo(target, np.zeros((4, 4, 3), np.uint8))
   before = target.read_bytes()
 
-  def boom(data):
+  def boom(self, data):
+    self.write_text("half")  # a partial temporary file, then the disk is full
     raise OSError("disk full")
-  monkeypatch.setattr(pathlib.Path, "write_bytes", lambda self, data: boom(data))
+  monkeypatch.setattr(type(epath.Path(target)), "write_bytes", boom)
   with pytest.raises(OSError, match="disk full"):
     photo_io.write_photo(target, np.full((4, 4, 3), 255, np.uint8))
   monkeypatch.undo()

@@ -28,22 +28,24 @@ def _main(workdir, data_dir, *flags, env=None, **popen):
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
 
 
+CONFIG_ERRORS = (  # (section, field, bad value, expected message)
+    ("train", "warmup_steps", 12, r"config\.train\.warmup_steps"),
+    ("data", "crop", 30, r"config\.data\.crop=30.*multiple of 4"),
+    ("data", "caption_swap", 0.9, r"relight.*sum to at most 1"),
+    ("text", "max_len", 1, r"config\.text\.max_len=1 must be >= 2"),
+    ("eval", "batch_size", 0, r"config\.eval\.batch_size=0"),
+)
+
+
 def test_config_errors_name_the_field(tmp_path):
-  config = tiny.get_config()
-  config.train.warmup_steps = config.train.steps
-  with pytest.raises(config_check.ConfigError, match=r"config\.train\.warmup_steps"):
-    config_check.validate(config)
-  config = tiny.get_config()
-  config.data.crop = 30
-  with pytest.raises(config_check.ConfigError, match=r"config\.data\.crop=30.*multiple of 4"):
-    config_check.validate(config)
+  for section, field, value, message in CONFIG_ERRORS:
+    config = tiny.get_config()
+    config[section][field] = value
+    with pytest.raises(config_check.ConfigError, match=message):
+      config_check.validate(config)
   config = tiny.get_config()
   config.data.degrade.darken = (0.5, 0.1)
   with pytest.raises(config_check.ConfigError, match=r"config\.data\.degrade\.darken"):
-    config_check.validate(config)
-  config = tiny.get_config()
-  config.data.caption_swap = 0.9
-  with pytest.raises(config_check.ConfigError, match=r"relight.*sum to at most 1"):
     config_check.validate(config)
   out = subprocess.run([sys.executable, "main.py", "--config=configs/tiny.py",
                         f"--workdir={tmp_path}", "--config.train.stepz=3"], cwd=ROOT,

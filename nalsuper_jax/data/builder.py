@@ -11,17 +11,19 @@ deterministically, so building the same inputs twice gives identical files.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
+import hashlib
 import logging
 import pathlib
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import tensorflow_datasets as tfds
+from array_record.python import array_record_module
+from PIL import Image
 
 from nalsuper_jax.data import captions as captions_lib
-from nalsuper_jax.data import images
+from nalsuper_jax.data import images, tfds_compat
 
 log = logging.getLogger("nalsuper_jax.data")
 
@@ -117,7 +119,6 @@ def require_dirs(manual_dir: pathlib.Path, relative: Sequence[str], instructions
 
 
 def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-  from PIL import Image  # pylint: disable=import-outside-toplevel
   return np.asarray(Image.fromarray(image).resize(size, Image.BICUBIC))
 
 
@@ -136,7 +137,7 @@ class PairedImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
     self.problems: list[str] = []  # what skip_bad left out, for the build log and tests
 
   def download_and_prepare(self, *args, **kwargs):
-    with deterministic_serialization():
+    with tfds_compat.deterministic_serialization():
       return super().download_and_prepare(*args, **kwargs)
 
   def _info(self) -> tfds.core.DatasetInfo:
@@ -236,38 +237,13 @@ class PairedImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True
                   self.name, skipped, len(self.problems), "; ".join(self.problems))
 
 
-@contextlib.contextmanager
-def deterministic_serialization() -> Iterator[None]:
-  """While active, TFDS writes each tf.train.Example with its map sorted.
-
-  TFDS serialises a record's feature map in hash order, which changes from
-  process to process (PYTHONHASHSEED), so identical builds gave different
-  files. TFDS has no hook for the serializer; this swaps its one method for
-  the deterministic form (same bytes for the same content) and restores it.
-  """
-  from tensorflow_datasets.core import example_serializer  # pylint: disable=import-outside-toplevel
-  cls = example_serializer.ExampleSerializer
-  original = cls.serialize_example
-
-  def serialize_example(self, example):
-    return self.get_tf_example(example).SerializeToString(deterministic=True)
-
-  cls.serialize_example = serialize_example
-  try:
-    yield
-  finally:
-    cls.serialize_example = original
-
-
 def split_digest(version_dir: str | pathlib.Path, split: str) -> list[str]:
   """SHA-256 of each record of a built split, in record order, canonicalised.
 
   Re-serialised deterministically, so datasets written by other tools (or by
-  TFDS without `deterministic_serialization`) compare by content.
+  TFDS without `tfds_compat.deterministic_serialization`) compare by content.
   """
-  import hashlib  # pylint: disable=import-outside-toplevel
-  from array_record.python import array_record_module  # pylint: disable=import-outside-toplevel
-  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel  # heavy; only digests need it
   digests = []
   for path in sorted(pathlib.Path(version_dir).glob(f"*-{split}.array_record-*")):
     reader = array_record_module.ArrayRecordReader(str(path))

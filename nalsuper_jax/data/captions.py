@@ -16,6 +16,8 @@ from typing import Mapping
 
 import numpy as np
 
+from nalsuper_jax.data import degrade
+
 # Each entry: ordered (upper bound, word) pairs; the first bound above the
 # statistic names it. Statistics are on sRGB values in [0, 1].
 THRESHOLDS: dict[str, tuple[tuple[float, str], ...]] = {
@@ -37,6 +39,14 @@ COLOURS: tuple[tuple[float, float, str], ...] = (
     (340, 360, "red"),
 )
 LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)  # Rec.709 weights
+# relight(): the brightest mean luma a re-exposed target is given (the top of
+# "bright"; above it clipping flattens the image), the fraction of each word's
+# luma range left out at both ends (a target near a boundary would be named by
+# its neighbour after 8-bit rounding), and bisection steps on the log gain
+# (20 halvings of a 2^16 range: well below one 8-bit level).
+RELIGHT_MAX_LUMA = 0.85
+RELIGHT_MARGIN = 0.15
+RELIGHT_STEPS = 20
 COLOUR_MIN_SATURATION = 0.25
 COLOUR_MIN_VALUE = 0.2
 COLOUR_MIN_SHARE = 0.08
@@ -116,14 +126,13 @@ def relight(high: np.ndarray, rng: np.random.Generator) -> np.ndarray:
   Scales linear light (as a camera exposure change does) and finds the gain
   by bisection on its logarithm, since clipping makes luma non-linear in it.
   """
-  from nalsuper_jax.data import degrade  # pylint: disable=import-outside-toplevel
-  bounds = [0.0] + [b for b, _ in THRESHOLDS["exposure"][:-1]] + [0.85]
+  bounds = [0.0] + [b for b, _ in THRESHOLDS["exposure"][:-1]] + [RELIGHT_MAX_LUMA]
   k = int(rng.integers(len(THRESHOLDS["exposure"])))
   lo, hi = bounds[k], bounds[k + 1]
-  target = float(rng.uniform(lo + 0.15 * (hi - lo), hi - 0.15 * (hi - lo)))
+  target = float(rng.uniform(lo + RELIGHT_MARGIN * (hi - lo), hi - RELIGHT_MARGIN * (hi - lo)))
   lin = degrade.srgb_to_linear(high.astype(np.float32) / 255.0)
   a, b = np.log(1 / 256), np.log(256.0)
-  for _ in range(20):
+  for _ in range(RELIGHT_STEPS):
     mid = 0.5 * (a + b)
     if _mean_luma(degrade.linear_to_srgb(lin * np.exp(mid))) < target:
       a = mid

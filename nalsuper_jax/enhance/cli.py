@@ -19,6 +19,8 @@ import sys
 import time
 from typing import Iterable, Sequence
 
+from tqdm import tqdm
+
 from nalsuper_jax.checkpoints import CheckpointError
 from nalsuper_jax.data import images
 from nalsuper_jax.data.images import ImageError
@@ -97,7 +99,6 @@ def output_path(output: pathlib.Path, relative: pathlib.Path, suffix: str) -> pa
 def _progress(items: list, quiet: bool) -> Iterable:
   if quiet:
     return items
-  from tqdm import tqdm  # pylint: disable=import-outside-toplevel
   return tqdm(items, unit="file", file=sys.stderr, dynamic_ncols=True)
 
 

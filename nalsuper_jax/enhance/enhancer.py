@@ -4,9 +4,9 @@
     bright = enhancer(photo_uint16, prompt="a bright photo, neutral white balance")
 
 Any size in, same size out: inputs are reflect-padded up to the next
-multiple of `granule` (16 pixels by default; a multiple of the network's
-multiple) and cropped back, so a folder of mixed photo sizes compiles one
-program per 16-pixel size class rather than one per size. Images with more
+multiple of `granule` (by default 16 pixels, or its least common multiple
+with the network's multiple) and cropped back, so a folder of mixed photo
+sizes compiles one program per 16-pixel size class rather than one per size. Images with more
 than `tile` pixels on a side are cut into as few overlapping tiles as
 `tile` allows, each no bigger than it must be to cover the photo
 (`tiling.tile_side`), blended without seams, so peak memory is set by the
@@ -19,6 +19,7 @@ processes; each prompt is encoded once and cached.
 from __future__ import annotations
 
 import logging
+import math
 import pathlib
 import time
 from typing import Any
@@ -35,7 +36,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TILE = 1024     # largest tile side: bounds peak memory (4K photo < 3 GiB RSS)
 DEFAULT_OVERLAP = 64    # blended pixels between tiles: hides the tiles' different statistics
-DEFAULT_GRANULE = 16    # padded sizes are multiples of this: few programs, <= 15 px of padding
+DEFAULT_GRANULE = 16    # padded sizes are multiples of this (and of the network's multiple):
+                        #   few programs, at most 15 px of padding
 
 
 class Enhancer:
@@ -44,15 +46,10 @@ class Enhancer:
   def __init__(self, model: NaLSuper, text: LoadedTextEncoder | None, image_params: Any,
                text_params: Any, *, default_prompt: str = "", tile: int = DEFAULT_TILE,
                overlap: int = DEFAULT_OVERLAP, tile_batch: int = 1, step: int | None = None,
-               granule: int = DEFAULT_GRANULE):
+               granule: int | None = None):
     m = model.config.multiple
-    if tile % m or tile <= 0:
-      raise ValueError(f"tile={tile} must be a positive multiple of the network's multiple {m}")
-    if not 0 <= overlap < tile:
-      raise ValueError(f"overlap={overlap} must be in [0, tile={tile})")
-    if granule <= 0 or granule % m:
-      raise ValueError(f"granule={granule} must be a positive multiple of the network's "
-                       f"multiple {m}")
+    granule = math.lcm(DEFAULT_GRANULE, m) if granule is None else granule
+    tiling.check_options(tile, overlap, m, granule)
     self.granule = granule
     self.model, self.text = model, text
     self.image_params, self.text_params = image_params, text_params

@@ -27,9 +27,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nalsuper_jax import inference
+from nalsuper_jax import files, inference
 from nalsuper_jax.checkpoints import CheckpointError
-from nalsuper_jax.enhance import photo_io, usage
+from nalsuper_jax.enhance import usage
 from nalsuper_jax.enhance.enhancer import Enhancer
 
 FORMAT_VERSION = 1
@@ -85,7 +85,7 @@ def export_bundle(enhancer: Enhancer, path: str | pathlib.Path, *,
         enhancer.text.tokenizer.hf.save_pretrained(folder)
         for f in sorted(pathlib.Path(folder).iterdir()):
           z.write(f, f"tokenizer/{f.name}")
-  photo_io.write_atomic(path, buffer.getvalue())
+  files.write_atomic(path, buffer.getvalue())
   return meta
 
 

@@ -19,6 +19,7 @@ import imageio.v3 as iio
 import numpy as np
 import png
 
+from nalsuper_jax import files
 from nalsuper_jax.data import images
 from nalsuper_jax.data.images import ImageError
 
@@ -114,20 +115,7 @@ def encode(pixels: np.ndarray, suffix: str, *, jpeg_quality: int = 95) -> bytes:
   return iio.imwrite("<bytes>", pixels, extension=suffix, **kwargs)
 
 
-def write_atomic(path: str | os.PathLike, data: bytes) -> None:
-  """Writes a hidden temporary file next to `path`, then renames it over."""
-  path = pathlib.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-  try:
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-  finally:
-    if tmp.exists():
-      tmp.unlink()
-
-
 def write_photo(path: str | os.PathLike, pixels: np.ndarray, *, jpeg_quality: int = 95) -> None:
   """Encodes in memory (the format from the suffix), then writes atomically."""
-  write_atomic(path, encode(np.asarray(pixels), pathlib.Path(path).suffix,
+  files.write_atomic(path, encode(np.asarray(pixels), pathlib.Path(path).suffix,
                             jpeg_quality=jpeg_quality))

