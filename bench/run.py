@@ -36,7 +36,8 @@ def plan(quick: bool, gpu: bool) -> dict[str, list[str]]:
       "model_cost": ["bench.model_cost"],
       "train_step": ["bench.train_step", f"--steps={3 if q else 8}",
                      f"--dtypes={'float32,bfloat16' if gpu else 'float32'}"],
-      "inference": ["bench.inference", f"--repeats={1 if q else 3}"],
+      "inference": ["bench.inference", f"--repeats={1 if q else 3}"]
+                   + (["--untiled=1080x1920"] if q else []),  # a whole 4K image: ~3 min, 11 GiB
       "loop_overhead": ["bench.loop_overhead", f"--steps={20 if q else 40}"],
       "input_pipeline": ["bench.input_pipeline", f"--batches={30 if q else 60}"],
       "scaling": ["bench.scaling", "--steps=2" if q else "--steps=4",
