@@ -30,6 +30,7 @@ import time
 import numpy as np
 
 from bench import common
+from nalsuper_jax.enhance import tiling
 from nalsuper_jax.enhance.enhancer import DEFAULT_OVERLAP, DEFAULT_TILE
 
 
@@ -71,8 +72,8 @@ def _one(args) -> dict:
   seconds = float(np.median(times)) if times else first
   tiled = h > args.tile or w > args.tile
   return {"height": h, "width": w, "megapixels": h * w / 1e6, "tiled": tiled,
-          "tile_shape": list(enhancer.tile_shape(-(-h // enhancer.granule) * enhancer.granule,
-                                                 -(-w // enhancer.granule) * enhancer.granule))
+          "tile_shape": list(enhancer.tile_shape(tiling.bucket(h, enhancer.granule),
+                                                 tiling.bucket(w, enhancer.granule)))
           if tiled else None,
           "first_call_s": first, "compile_s": compile_s, "median_s": seconds,
           "ms_per_megapixel": 1e3 * seconds / (h * w / 1e6),
