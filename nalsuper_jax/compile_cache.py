@@ -1,9 +1,9 @@
 """JAX's persistent compilation cache, in the user's cache folder.
 
-Compiling the network costs seconds in every new process (on 2 CPU cores
-~3 s at 600x400, ~17 s at 1080p before tiles were trimmed), and a photo
-tool that compiles again for every call is slow where it matters most: the
-first photo. With the cache on, a program compiled once on this machine is
+Compiling the network costs seconds in every new process (4.5 s for the
+1080x1920 tile program on 2 CPU cores, `python -m bench.inference`,
+2026-11-26; 0.96 s read back from the cache), and a photo tool that compiles
+again for every call is slow where it matters most: the first photo. With the cache on, a program compiled once on this machine is
 read back in later processes. `nalsuper-enhance`, `nalsuper-export`,
 `Enhancer.from_workdir` and `main.py` call `enable()`.
 
