@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
+import einops
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -34,19 +35,15 @@ def activation(name: str) -> Callable[[Array], Array]:
 
 
 def split_heads(x: Array, heads: int) -> Array:
-  """[..., N, D] -> [..., heads, N, D // heads]."""
-  *lead, n, d = x.shape
-  if d % heads:
-    raise ValueError(f"width {d} is not divisible by heads={heads}")
-  x = x.reshape(*lead, n, heads, d // heads)
-  return jnp.swapaxes(x, -2, -3)
+  """[..., N, heads * Dh] -> [..., heads, N, Dh]."""
+  if x.shape[-1] % heads:
+    raise ValueError(f"width {x.shape[-1]} is not divisible by heads={heads}")
+  return einops.rearrange(x, "... n (h d) -> ... h n d", h=heads)
 
 
 def merge_heads(x: Array) -> Array:
   """[..., heads, N, Dh] -> [..., N, heads * Dh]."""
-  x = jnp.swapaxes(x, -2, -3)
-  *lead, n, h, dh = x.shape
-  return x.reshape(*lead, n, h * dh)
+  return einops.rearrange(x, "... h n d -> ... n (h d)")
 
 
 def attention(q: Array, k: Array, v: Array, mask: Array | None) -> Array:

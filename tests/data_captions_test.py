@@ -1,5 +1,6 @@
 """The appearance describer on images with known properties, and captions.jsonl."""
 
+import colorsys
 import json
 
 import numpy as np
@@ -80,3 +81,15 @@ def test_relight_lands_in_each_exposure_words_range():
     src, out = photo[..., c].ravel(), a[..., c].ravel().astype(int)
     order = np.argsort(src, kind="stable")
     assert np.all(np.diff(out[order]) >= 0)
+
+
+def test_hue_and_saturation_match_the_standard_library():
+  """The describer's HSV (matplotlib) against Python's `colorsys`, pixel by pixel,
+  grays and black included (hue 0, saturation 0 there)."""
+  rgb = np.random.default_rng(0).random((64, 3)).astype(np.float32)
+  rgb[:3] = [[0, 0, 0], [0.5, 0.5, 0.5], [1, 0, 0]]
+  hue, sat, val = captions._hsv(rgb)
+  expected = np.array([colorsys.rgb_to_hsv(*map(float, p)) for p in rgb])
+  np.testing.assert_allclose(hue, expected[:, 0] * 360.0, rtol=0, atol=360 * 1e-6)
+  np.testing.assert_allclose(sat, expected[:, 1], rtol=1e-6, atol=1e-7)
+  np.testing.assert_allclose(val, expected[:, 2], rtol=1e-6)

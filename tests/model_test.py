@@ -167,24 +167,79 @@ def test_jit_and_bfloat16_agree_with_eager_float32():
   bf16 = models.NaLSuper(_tiny(dtype="bfloat16"))
   out16 = jax.jit(bf16.apply)({"params": params}, low, text)
   assert out16.dtype == jnp.float32 and np.isfinite(np.asarray(out16)).all()
-  # bfloat16 keeps ~3 significant digits; compare the predicted residual.
+  # bfloat16 keeps ~3 significant digits; compare the predicted residual. Random
+  # open gates amplify rounding: six `_open_gates` seeds gave 0.012-0.072 of the
+  # residual (2026-11-26, Intel); the bound is twice the worst of them.
   rel = np.abs(out16 - eager).mean() / np.abs(eager - low).mean()
-  assert rel < 0.05, rel
+  assert rel < 0.15, rel
 
 
-def test_tcm_module_is_the_pure_function():
-  cfg = models.TCMConfig(heads=2, pool=2, image_self_attention=True, window=3)
-  x = jax.random.normal(jax.random.key(0), (2, 12, 10, 8))
+def _np_attention(q, k, v, key_ok, heads):
+  """Multi-head attention, one head at a time in float64 (the test's reference)."""
+  dh = q.shape[-1] // heads
+  out = np.zeros_like(q)
+  for i in range(heads):
+    cols = slice(i * dh, (i + 1) * dh)
+    logits = q[:, cols] @ k[:, cols].T / np.sqrt(dh)
+    logits = np.where(key_ok[None, :], logits, -np.inf)
+    if key_ok.any():
+      weights = np.exp(logits - logits.max(-1, keepdims=True))
+      out[:, cols] = (weights / weights.sum(-1, keepdims=True)) @ v[:, cols]
+  return out
+
+
+def _np_layer_norm(x, p):
+  mean = x.mean(-1, keepdims=True)
+  return (x - mean) / np.sqrt(x.var(-1, keepdims=True) + 1e-5) * p["scale"] + p["bias"]
+
+
+def _np_tcm(params, x, text, cfg):
+  """TCM steps 2-4 transcribed from the module docstring, in NumPy: windows
+  are cut out with slices (no padding), attention runs per image and head."""
+  p = jax.tree.map(lambda a: np.asarray(a, np.float64), params)
+  x = np.asarray(x, np.float64).copy()
+  words, mask = np.asarray(text.words, np.float64), np.asarray(text.mask)
+  sentence = np.asarray(text.sentence, np.float64)
+  b, h, w, c = x.shape
+  sa, ws = p["image_self_attention"], cfg.window
+  update = np.zeros_like(x)
+  for n in range(b):
+    for i in range(0, h, ws):
+      for j in range(0, w, ws):
+        block = x[n, i:i + ws, j:j + ws]
+        flat = _np_layer_norm(block.reshape(-1, c), sa["norm"])
+        q, k, v = np.split(flat @ sa["qkv"]["kernel"], 3, axis=-1)
+        out = _np_attention(q, k, v, np.ones(len(q), bool), cfg.heads)
+        out = out @ sa["out"]["kernel"] + sa["out"]["bias"]
+        update[n, i:i + ws, j:j + ws] = out.reshape(block.shape) * sa["gate"]
+  x = x + update
+  film = sentence @ p["film"]["project"]["kernel"] + p["film"]["project"]["bias"]
+  x = x * (1 + film[:, None, None, :c]) + film[:, None, None, c:]
+  ca = p["word_cross_attention"]
+  for n in range(b):
+    q = _np_layer_norm(x[n].reshape(-1, c), ca["norm"]) @ ca["query"]["kernel"]
+    out = _np_attention(q, words[n] @ ca["key"]["kernel"], words[n] @ ca["value"]["kernel"],
+                        mask[n], cfg.heads)
+    out = out @ ca["out"]["kernel"] + ca["out"]["bias"]
+    x[n] = x[n] + out.reshape(h, w, c) * ca["gate"]
+  return x
+
+
+def test_tcm_follows_its_steps_and_tcm_apply_is_pure():
+  """TCM (windowed image attention on a grid the window does not divide, FiLM,
+  masked word attention) against the NumPy transcription `_np_tcm`."""
+  cfg = models.TCMConfig(heads=2, pool=1, image_self_attention=True, window=3)
+  x = jax.random.normal(jax.random.key(0), (2, 7, 5, 8))
   text = _random_text(2, dim=16)
-  module = models.TCM(cfg)
-  params = nn.meta.unbox(module.init(jax.random.key(1), x, text)["params"])
-  params = _open_gates(params)
+  params = _open_gates(nn.meta.unbox(models.TCM(cfg).init(jax.random.key(1), x, text)["params"]))
+  assert set(params) == {"image_self_attention", "film", "word_cross_attention"}
   pure = jax.jit(models.tcm_apply, static_argnums=3)
-  assert_close(jax.jit(module.apply)({"params": params}, x, text), pure(params, x, text, cfg))
-  assert np.abs(pure(params, x, text, cfg) - x).max() > 1e-2  # it does something
+  out = pure(params, x, text, cfg)
+  assert_close(out, _np_tcm(params, x, text, cfg), rel=1e-5)
+  assert np.abs(out - x).max() > 1e-2  # it does something
   # A caption with every token masked must not produce NaN.
   empty = text._replace(mask=jnp.zeros_like(text.mask))
-  assert np.isfinite(np.asarray(pure(params, x, empty, cfg))).all()
+  assert_close(pure(params, x, empty, cfg), _np_tcm(params, x, empty, cfg), rel=1e-5)
 
 
 def test_upsampling_matches_jax_image_resize():

@@ -14,6 +14,7 @@ import json
 import os
 from typing import Mapping
 
+import matplotlib.colors
 import numpy as np
 
 from nalsuper_jax.data import degrade
@@ -77,14 +78,9 @@ def _bucket(value: float, table: tuple[tuple[float, str], ...]) -> str:
 
 
 def _hsv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-  mx, mn = rgb.max(-1), rgb.min(-1)
-  delta = mx - mn
-  sat = np.where(mx > 0, delta / np.maximum(mx, 1e-8), 0.0)
-  r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-  safe = np.maximum(delta, 1e-8)
-  hue = np.where(mx == r, ((g - b) / safe) % 6,
-                 np.where(mx == g, (b - r) / safe + 2, (r - g) / safe + 4)) * 60.0
-  return hue, sat, mx
+  """(hue in degrees, saturation, value) of RGB in [0, 1]."""
+  hsv = matplotlib.colors.rgb_to_hsv(rgb)
+  return hsv[..., 0] * 360.0, hsv[..., 1], hsv[..., 2]
 
 
 def describe(image: np.ndarray) -> Appearance:

@@ -1,28 +1,32 @@
 """Textual Guidance Conditioning Mechanism (TCM).
 
 The paper aligns image regions with caption words by cross-attention (cross-
-modal alignment) after intra-modal alignment of each side. Here that is:
+modal alignment) after intra-modal alignment of each side. Each step is a
+submodule named for it; `TCM` runs them in this order:
 
 1. text, intra-modal: words projected to `text_dim` and refined by one
-   pre-LayerNorm self-attention layer (`TextRefiner`, shared by all levels);
-2. image, intra-modal (optional): windowed self-attention over regions;
-3. global conditioning: FiLM from the sentence vector, x * (1 + gamma) + beta;
+   pre-LayerNorm self-attention layer (`TextRefiner`; it runs once in the
+   network and its words are shared by every level's TCM);
+2. image, intra-modal (optional, `image_self_attention`): regions attend to
+   each other inside non-overlapping windows (`ImageSelfAttention`);
+3. global conditioning: FiLM from the sentence vector, x * (1 + gamma) + beta
+   (`FiLM`);
 4. cross-modal: LayerNorm'd regions (pixels average-pooled by `pool`) attend to
    the words under the padding mask; the result is upsampled back and added
-   through a per-channel gate initialised at zero.
+   through a per-channel gate (`WordCrossAttention`).
 
 FiLM and the gates start at zero, so a fresh network is a text-free backbone
 and learns how much to listen -- our answer to the paper's remark that the
-multimodal model is hard to train. Steps 2-4 are the pure function
-`tcm_apply(params, image_features, text_features, config)`; `TCM` is the linen
-module that owns the parameters and calls it.
+multimodal model is hard to train. Steps 2-4 are also the pure function
+`tcm_apply(params, image_features, text_features, config)`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
+import einops
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -33,7 +37,6 @@ from nalsuper_jax.models import resample
 from nalsuper_jax.text.features import TextFeatures
 
 Array = jax.Array
-_LN_EPS = 1e-5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,43 +61,6 @@ class TCMConfig:
     return self.film or self.cross_attention or self.image_self_attention
 
 
-# name -> (shape given (C, word dim, sentence dim), initializer, logical axes)
-_Spec = tuple[Callable[[int, int, int], tuple[int, ...]], Callable, tuple]
-_zeros, _ones = nn.initializers.zeros_init(), nn.initializers.ones_init()
-_lecun = nn.initializers.lecun_normal()
-
-
-def param_specs(config: TCMConfig) -> dict[str, _Spec]:
-  """The parameters `tcm_apply` reads, with shapes, inits and axis names."""
-  specs: dict[str, _Spec] = {}
-  if config.image_self_attention:
-    specs.update(
-        self_norm_scale=(lambda c, w, s: (c,), _ones, ("norm",)),
-        self_norm_bias=(lambda c, w, s: (c,), _zeros, ("norm",)),
-        self_qkv_kernel=(lambda c, w, s: (c, 3 * c), _lecun, ("embed", "heads")),
-        self_out_kernel=(lambda c, w, s: (c, c), _lecun, ("heads", "embed")),
-        self_out_bias=(lambda c, w, s: (c,), _zeros, ("embed",)),
-        self_gate=(lambda c, w, s: (c,), _zeros, ("embed",)),
-    )
-  if config.film:
-    specs.update(
-        film_kernel=(lambda c, w, s: (s, 2 * c), _zeros, ("text_embed", "embed")),
-        film_bias=(lambda c, w, s: (2 * c,), _zeros, ("embed",)),
-    )
-  if config.cross_attention:
-    specs.update(
-        cross_norm_scale=(lambda c, w, s: (c,), _ones, ("norm",)),
-        cross_norm_bias=(lambda c, w, s: (c,), _zeros, ("norm",)),
-        cross_query_kernel=(lambda c, w, s: (c, c), _lecun, ("embed", "heads")),
-        cross_key_kernel=(lambda c, w, s: (w, c), _lecun, ("text_embed", "heads")),
-        cross_value_kernel=(lambda c, w, s: (w, c), _lecun, ("text_embed", "heads")),
-        cross_out_kernel=(lambda c, w, s: (c, c), _lecun, ("heads", "embed")),
-        cross_out_bias=(lambda c, w, s: (c,), _zeros, ("embed",)),
-        cross_gate=(lambda c, w, s: (c,), _zeros, ("embed",)),
-    )
-  return specs
-
-
 def pool_regions(x: Array, pool: int) -> Array:
   """Average-pools pool x pool pixel blocks into regions."""
   return resample.downsample_average(x, pool)
@@ -107,91 +73,116 @@ def unpool_regions(r: Array, pool: int, method: str) -> Array:
   return resample.upsample_bilinear(r, pool)
 
 
-def _layer_norm(x: Array, scale: Array, bias: Array) -> Array:
-  x32 = x.astype(jnp.float32)
-  mean = x32.mean(-1, keepdims=True)
-  var = jnp.square(x32 - mean).mean(-1, keepdims=True)
-  return ((x32 - mean) * jax.lax.rsqrt(var + _LN_EPS) * scale + bias).astype(x.dtype)
+def _gate(module: nn.Module, channels: int, dtype: Any) -> Array:
+  """A per-channel gate, zero at init: the step adds nothing until it learns to."""
+  return module.param("gate", layers.partitioned(nn.initializers.zeros_init(), ("embed",)),
+                      (channels,), jnp.float32).astype(dtype)
 
 
-def _window_self_attention(r: Array, p: Mapping[str, Array], heads: int, window: int) -> Array:
-  """Self-attention inside non-overlapping window x window blocks of regions.
+class ImageSelfAttention(nn.Module):
+  """Step 2: regions attend to regions inside window x window blocks.
 
   The region grid is zero-padded up to a multiple of the window; padded
-  regions are masked out as keys and dropped from the output.
+  regions are masked out as keys and dropped from the output. Returns the
+  gated update at pixel resolution (the caller adds it).
   """
-  b, h, w, c = r.shape
-  ws_h, ws_w = min(window, h), min(window, w)
-  ph, pw = -h % ws_h, -w % ws_w
-  x = jnp.pad(r, ((0, 0), (0, ph), (0, pw), (0, 0)))
-  valid = jnp.pad(jnp.ones((h, w), bool), ((0, ph), (0, pw)))
-  nh, nw = (h + ph) // ws_h, (w + pw) // ws_w
+  heads: int
+  window: int
+  pool: int
+  upsample: str
 
-  def to_windows(t):
-    t = t.reshape(t.shape[0], nh, ws_h, nw, ws_w, *t.shape[3:])
-    t = jnp.swapaxes(t, 2, 3)
-    return t.reshape(t.shape[0], nh * nw, ws_h * ws_w, *t.shape[5:])
-
-  xw = to_windows(_layer_norm(x, p["self_norm_scale"], p["self_norm_bias"]))
-  q, k, v = jnp.split(xw @ p["self_qkv_kernel"], 3, axis=-1)
-  q, k, v = (layers.split_heads(t, heads) for t in (q, k, v))
-  key_ok = to_windows(valid[None, ..., None])[..., 0]          # [1, n, ws*ws]
-  out = layers.merge_heads(layers.attention(q, k, v, key_ok[:, :, None, None, :]))
-  out = out @ p["self_out_kernel"] + p["self_out_bias"]
-  out = out.reshape(b, nh, nw, ws_h, ws_w, c).swapaxes(2, 3).reshape(b, nh * ws_h, nw * ws_w, c)
-  return out[:, :h, :w] * p["self_gate"]
-
-
-def _cross_attention(r: Array, text: TextFeatures, p: Mapping[str, Array], heads: int) -> Array:
-  """Regions [B, h, w, C] attend to words [B, L, D] under the padding mask."""
-  b, h, w, c = r.shape
-  q = _layer_norm(r, p["cross_norm_scale"], p["cross_norm_bias"]).reshape(b, h * w, c)
-  words = text.words.astype(r.dtype)
-  q = layers.split_heads(q @ p["cross_query_kernel"], heads)
-  k = layers.split_heads(words @ p["cross_key_kernel"], heads)
-  v = layers.split_heads(words @ p["cross_value_kernel"], heads)
-  out = layers.merge_heads(layers.attention(q, k, v, text.mask[:, None, None, :]))
-  out = out @ p["cross_out_kernel"] + p["cross_out_bias"]
-  return out.reshape(b, h, w, c)
+  @nn.compact
+  def __call__(self, x: Array) -> Array:
+    r = pool_regions(x, self.pool)
+    b, h, w, c = r.shape
+    wh, ww = min(self.window, h), min(self.window, w)
+    pad = ((0, 0), (0, -h % wh), (0, -w % ww), (0, 0))
+    windows = "b (nh wh) (nw ww) c -> b (nh nw) (wh ww) c"
+    regions = einops.rearrange(jnp.pad(r, pad), windows, wh=wh, ww=ww)
+    valid = einops.rearrange(jnp.pad(jnp.ones((1, h, w, 1), bool), pad), windows,
+                             wh=wh, ww=ww)[..., 0]                   # [1, n, wh * ww]
+    normed = layers.layer_norm(dtype=x.dtype, name="norm")(regions)
+    qkv = layers.dense(3 * c, use_bias=False, dtype=x.dtype, axes=("embed", "heads"),
+                       name="qkv")(normed)
+    q, k, v = (layers.split_heads(t, self.heads) for t in jnp.split(qkv, 3, axis=-1))
+    out = layers.merge_heads(layers.attention(q, k, v, valid[:, :, None, None, :]))
+    out = layers.dense(c, dtype=x.dtype, axes=("heads", "embed"), name="out")(out)
+    out = einops.rearrange(out, "b (nh nw) (wh ww) c -> b (nh wh) (nw ww) c",
+                           nh=(h + pad[1][1]) // wh, wh=wh, ww=ww)[:, :h, :w]
+    return unpool_regions(out * _gate(self, c, x.dtype), self.pool, self.upsample)
 
 
-def tcm_apply(params: Mapping[str, Array], image_features: Array,
-              text_features: TextFeatures, config: TCMConfig) -> Array:
-  """Conditions image features [B, H, W, C] on text; returns the same shape.
+class FiLM(nn.Module):
+  """Step 3: x * (1 + gamma) + beta, with (gamma, beta) from the sentence vector.
 
-  `text_features.words` are the refined words (width `text_dim`); the
-  sentence vector is the text encoder's. Parameters are cast to the image
-  features' dtype, so the same params serve float32 and bfloat16 calls.
+  The projection starts at zero, so FiLM starts as the identity.
   """
-  x = image_features
-  p = {k: v.astype(x.dtype) for k, v in params.items()}
-  if config.image_self_attention:
-    r = pool_regions(x, config.pool)
-    x = x + unpool_regions(_window_self_attention(r, p, config.heads, config.window),
-                           config.pool, config.upsample)
-  if config.film:
-    film = text_features.sentence.astype(x.dtype) @ p["film_kernel"] + p["film_bias"]
+
+  @nn.compact
+  def __call__(self, x: Array, sentence: Array) -> Array:
+    film = layers.dense(2 * x.shape[-1], dtype=x.dtype, kernel_init=nn.initializers.zeros_init(),
+                        axes=("text_embed", "embed"), name="project")(sentence.astype(x.dtype))
     gamma, beta = jnp.split(film[:, None, None, :], 2, axis=-1)
-    x = x * (1 + gamma) + beta
-  if config.cross_attention:
-    r = pool_regions(x, config.pool)
-    out = unpool_regions(_cross_attention(r, text_features, p, config.heads),
-                         config.pool, config.upsample)
-    x = x + out * p["cross_gate"]
-  return x
+    return x * (1 + gamma) + beta
+
+
+class WordCrossAttention(nn.Module):
+  """Step 4: regions [B, h, w, C] attend to words [B, L, D] under the padding mask.
+
+  Returns the gated update at pixel resolution (the caller adds it).
+  """
+  heads: int
+  pool: int
+  upsample: str
+
+  @nn.compact
+  def __call__(self, x: Array, text: TextFeatures) -> Array:
+    c = x.shape[-1]
+    r = pool_regions(x, self.pool)
+    b, h, w, _ = r.shape
+    project = lambda name, axes: layers.dense(c, use_bias=False, dtype=x.dtype, axes=axes,
+                                              name=name)
+    normed = layers.layer_norm(dtype=x.dtype, name="norm")(r)
+    q = project("query", ("embed", "heads"))(normed.reshape(b, h * w, c))
+    words = text.words.astype(x.dtype)
+    k = project("key", ("text_embed", "heads"))(words)
+    v = project("value", ("text_embed", "heads"))(words)
+    out = layers.attention(*(layers.split_heads(t, self.heads) for t in (q, k, v)),
+                           text.mask[:, None, None, :])
+    out = layers.dense(c, dtype=x.dtype, axes=("heads", "embed"),
+                       name="out")(layers.merge_heads(out))
+    return unpool_regions(out.reshape(b, h, w, c) * _gate(self, c, x.dtype), self.pool,
+                          self.upsample)
 
 
 class TCM(nn.Module):
-  """Linen wrapper: declares the parameters of `param_specs`, calls `tcm_apply`."""
+  """Conditions image features [B, H, W, C] on text; returns the same shape.
+
+  `text.words` are the refined words (width `text_dim`, step 1); the
+  sentence vector is the text encoder's. Computation runs in the image
+  features' dtype (parameters are stored float32 and cast), so the same
+  params serve float32 and bfloat16 calls.
+  """
   config: TCMConfig
 
   @nn.compact
   def __call__(self, x: Array, text: TextFeatures) -> Array:
-    dims = (x.shape[-1], text.words.shape[-1], text.sentence.shape[-1])
-    params = {
-        name: self.param(name, layers.partitioned(init, axes), shape_fn(*dims), jnp.float32)
-        for name, (shape_fn, init, axes) in param_specs(self.config).items()}
-    return tcm_apply(params, x, text, self.config)
+    cfg = self.config
+    if cfg.image_self_attention:
+      x = x + ImageSelfAttention(cfg.heads, cfg.window, cfg.pool, cfg.upsample,
+                                 name="image_self_attention")(x)
+    if cfg.film:
+      x = FiLM(name="film")(x, text.sentence)
+    if cfg.cross_attention:
+      x = x + WordCrossAttention(cfg.heads, cfg.pool, cfg.upsample,
+                                 name="word_cross_attention")(x, text)
+    return x
+
+
+def tcm_apply(params: Mapping[str, Any], image_features: Array,
+              text_features: TextFeatures, config: TCMConfig) -> Array:
+  """Steps 2-4 as a pure function of (params, image features, text features)."""
+  return TCM(config).apply({"params": params}, image_features, text_features)
 
 
 class TextRefiner(nn.Module):
