@@ -1,6 +1,7 @@
 """The appearance describer on images with known properties, and captions.jsonl."""
 
 import colorsys
+import itertools
 import json
 
 import numpy as np
@@ -93,3 +94,20 @@ def test_hue_and_saturation_match_the_standard_library():
   np.testing.assert_allclose(hue, expected[:, 0] * 360.0, rtol=0, atol=360 * 1e-6)
   np.testing.assert_allclose(sat, expected[:, 1], rtol=1e-6, atol=1e-7)
   np.testing.assert_allclose(val, expected[:, 2], rtol=1e-6)
+
+
+def test_content_of_undoes_caption_for_every_appearance():
+  """Every text the describer can produce is split off, and only those."""
+  words = lambda name: [w for _, w in captions.THRESHOLDS[name]]
+  names = sorted({n for _, _, n in captions.COLOURS})
+  colour_sets = [()] + [(a,) for a in names] + [(a, b) for a in names for b in names if a != b]
+  content = "a boat, two people, sunset"
+  for exposure, contrast, balance, saturation in itertools.product(
+      words("exposure"), words("contrast"), words("white_balance"), words("saturation")):
+    for colours in colour_sets[::7]:
+      appearance = captions.Appearance(exposure, contrast, balance, saturation, colours).text()
+      assert captions.content_of(f"{content}, {appearance}") == content
+      assert captions.content_of(appearance) == ""
+  for hand in ["a dim room", "dark, low contrast", "bright, normal contrast, warm white balance",
+               "x, dark, low contrast, neutral white balance, muted colours, grey tones"]:
+    assert captions.content_of(hand) == hand

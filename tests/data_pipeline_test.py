@@ -6,6 +6,7 @@ import threading
 
 import numpy as np
 import pytest
+from absl import flags
 
 from nalsuper_jax.data import degrade, pipeline
 
@@ -69,17 +70,28 @@ def test_small_images_are_padded_up_to_the_crop():
   assert ds[0]["low"].shape == (2, 16, 16, 3)
 
 
-def test_iterator_state_restores_exactly(minilm):
-  ds = pipeline.train_dataset(_source(), crop=16, global_batch=4, seed=5, tokenizer=minilm.tokenizer)
-  it = pipeline.train_iterator(ds, prefetch=4)
-  _take(it, 3)
+@pytest.mark.parametrize("workers", [0, pytest.param(2, marks=pytest.mark.slow)])
+def test_iterator_state_restores_exactly(minilm, workers):
+  """Threads, or grain worker processes (`config.data.worker_count`): a restored
+  state continues with the same batches, and workers give the threads' batches."""
+  if workers:
+    flags.FLAGS.mark_as_parsed()  # grain's workers read absl flags (main.py parses them)
+  ds = pipeline.train_dataset(_source(), crop=16, global_batch=4, seed=5,
+                              tokenizer=minilm.tokenizer,
+                              caption_augment=pipeline.CaptionAugment(appearance=0.5))
+  it = pipeline.train_iterator(ds, prefetch=4, worker_count=workers, nice=5)
+  head = _take(it, 3)
   state = it.get_state()
   expected = _take(it, 4)
-  fresh = pipeline.train_iterator(ds, prefetch=4)
+  fresh = pipeline.train_iterator(ds, prefetch=4, worker_count=workers, nice=5)
   fresh.set_state(state)
-  for a, b in zip(expected, _take(fresh, 4)):
+  threads = _take(pipeline.train_iterator(ds, prefetch=4), 7)
+  for a, b, c in zip(expected, _take(fresh, 4), threads[3:]):
     for key in a:
       np.testing.assert_array_equal(a[key], b[key])
+      np.testing.assert_array_equal(a[key], c[key])
+  for a, c in zip(head, threads):
+    np.testing.assert_array_equal(a["low"], c["low"])
 
 
 @pytest.mark.parametrize("degradation", [None, degrade.DegradeConfig()])

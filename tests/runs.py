@@ -32,15 +32,21 @@ def curve_config(data_dir: str, fsdp: int = 1):
 
 def final_params(workdir) -> tuple[int, dict]:
   """(latest step, its params as NumPy arrays), whatever devices wrote them."""
+  step, state = saved_state(workdir)
+  return step, state["params"]
+
+
+def saved_state(workdir, step: int | None = None) -> tuple[int, dict]:
+  """(step, the whole saved train state as NumPy arrays); the latest by default."""
   mgr = checkpoints.manager(checkpoints.workdir_path(pathlib.Path(workdir)),
                             tiny.get_config().train, read_only=True)
-  step = mgr.latest_step()
+  step = mgr.latest_step() if step is None else step
   meta = mgr.item_metadata(step)["state"]
   as_numpy = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), meta)
   restored = mgr.restore(step, args=ocp.args.Composite(
       state=ocp.args.PyTreeRestore(restore_args=as_numpy)))["state"]
   mgr.close()
-  return step, restored["params"]
+  return step, restored
 
 
 def perturbed_workdir(path: pathlib.Path, step: int = 7) -> pathlib.Path:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from configs import tiny
-from nalsuper_jax import config_check, evaluate, train
+from nalsuper_jax import checkpoints, config_check, evaluate, train
 from tests import runs
 
 pytestmark = pytest.mark.slow  # real training runs and main.py subprocesses
@@ -193,3 +193,63 @@ def test_eval_batches_images_of_one_padded_shape_with_the_same_outputs(data_dir,
   for i in range(5):
     assert outputs[2][i].shape == np.asarray(source[i]["low"]).shape
     assert_close(outputs[2][i], outputs[1][i])
+
+
+def _event_scalars(workdir) -> dict[str, dict[int, float]]:
+  """{tag: {step: value}} from the TensorBoard event files clu wrote."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel  # heavy; this test only
+  out: dict[str, dict[int, float]] = {}
+  for path in pathlib.Path(workdir).glob("events.out.tfevents.*"):
+    for event in tf.compat.v1.train.summary_iterator(str(path)):
+      for value in event.summary.value:
+        if value.metadata.plugin_data.plugin_name == "scalars":
+          out.setdefault(value.tag, {})[event.step] = float(tf.make_ndarray(value.tensor))
+  return out
+
+
+def test_paper_scale_paths_ema_periodic_eval_trainable_text_bfloat16(data_dir, tmp_path):
+  """The paths every paper config takes, in one real run: EMA (0.999 there),
+  evaluation every few steps feeding the best checkpoint, a trainable text
+  tower, bfloat16 compute, and the TensorBoard scalars clu writes."""
+  config = runs.config(data_dir, steps=4, ema_decay=0.5, eval_every=3, checkpoint_every=3,
+                       keep_checkpoints=2)
+  config.text.trainable = True
+  config.model.dtype = "bfloat16"
+  result = train.run(config, tmp_path, evaluator=evaluate.Evaluator(config, tmp_path))
+  state = jax.device_get(result.state)
+  # bfloat16 compute keeps float32 master weights and finite losses.
+  assert {x.dtype for x in jax.tree.leaves(state.params)} == {np.dtype("float32")}
+  metrics = train.read_metrics(tmp_path)
+  assert all(np.isfinite(metrics[s]["loss/total"]) for s in (2, 3, 4))
+  # Periodic evaluation ran at step 3 and the last step only; its PSNR chose "best".
+  assert sorted(s for s, m in metrics.items() if "eval/psnr" in m) == [3, 4]
+  best = 3 if metrics[3]["eval/psnr"] > metrics[4]["eval/psnr"] else 4
+  assert _selected_step(config, tmp_path, "best") == best
+  # The text tower trained: its weights moved away from the loaded MiniLM.
+  assert max(np.abs(a - np.asarray(b)).max() for a, b in
+             zip(jax.tree.leaves(state.params["text"]), jax.tree.leaves(result.text.params))) > 0
+  # EMA <- decay * EMA + (1 - decay) * params, step 3 -> 4 (both checkpoints kept).
+  _, three = runs.saved_state(tmp_path, 3)
+  for e4, e3, p4 in zip(*(jax.tree.leaves(t) for t in (state.ema, three["ema"], state.params))):
+    np.testing.assert_allclose(e4, 0.5 * e3 + 0.5 * p4, rtol=1e-6, atol=1e-7)
+  assert any(np.abs(e - p).max() > 0
+             for e, p in zip(jax.tree.leaves(state.ema), jax.tree.leaves(state.params)))
+  # What inference loads is the EMA of the latest step, text tower included.
+  _, _, image, text_params, step = checkpoints.restore_params(config, tmp_path)
+  assert step == 4
+  for a, b in zip(jax.tree.leaves((image, text_params)),
+                  jax.tree.leaves((state.ema["image"], state.ema["text"]))):
+    np.testing.assert_array_equal(a, b)
+  # clu's TensorBoard writer saw the same scalars as metrics.jsonl.
+  scalars = _event_scalars(tmp_path)
+  assert sorted(scalars["eval/psnr"]) == [3, 4]
+  for s in (2, 3, 4):
+    assert scalars["loss/total"][s] == pytest.approx(metrics[s]["loss/total"], rel=1e-6)
+
+
+def _selected_step(config, workdir, which):
+  mgr = checkpoints.manager(checkpoints.workdir_path(workdir), config.train, read_only=True)
+  try:
+    return checkpoints.select_step(mgr, which)
+  finally:
+    mgr.close()

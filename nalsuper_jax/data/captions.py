@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from typing import Mapping
 
 import matplotlib.colors
@@ -138,14 +139,28 @@ def relight(high: np.ndarray, rng: np.random.Generator) -> np.ndarray:
   return np.round(np.clip(out, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-def content_of(full_caption: str, high: np.ndarray) -> str:
-  """The content part of a caption made by `caption` (the whole text otherwise)."""
-  appearance = describe(high).text()
-  if full_caption == appearance:
-    return ""
-  if full_caption.endswith(", " + appearance):
-    return full_caption[:-len(appearance) - 2]
-  return full_caption
+def _appearance_pattern() -> re.Pattern:
+  """Matches exactly the texts `Appearance.text()` can produce, at a caption's end."""
+  words = lambda name: "|".join(re.escape(w) for _, w in THRESHOLDS[name])
+  colour = "|".join(sorted({re.escape(n) for _, _, n in COLOURS}))
+  colours = f"(?:{colour})(?: and (?:{colour})){{0,{MAX_COLOURS - 1}}}"
+  return re.compile(f"(?:^|, )(?:{words('exposure')}), (?:{words('contrast')}), "
+                    f"(?:{words('white_balance')}) white balance, "
+                    f"(?:{words('saturation')}) colours(?:, {colours} tones)?$")
+
+
+_APPEARANCE = _appearance_pattern()
+
+
+def content_of(full_caption: str) -> str:
+  """The content part of a caption made by `caption` (the whole text otherwise).
+
+  Parsed from the text, not by describing the image again: describing every
+  photo cost seconds at each training start, and the appearance grammar is
+  closed (every word comes from `THRESHOLDS` and `COLOURS`).
+  """
+  match = _APPEARANCE.search(full_caption)
+  return full_caption[:match.start()] if match else full_caption
 
 
 def load_captions_jsonl(path: str | os.PathLike) -> dict[str, str]:

@@ -122,38 +122,25 @@ class CaptionAugment:
 
 class WithContent:
   """A source whose elements carry `content`: the caption minus the describer's
-  words for the whole `high`, computed once per record.
+  words (`captions.content_of`, parsed from the text).
 
   `AugmentCaption` re-describes the final (cropped, possibly re-exposed)
-  target of a kept caption, so it needs the content alone. Splitting it off
-  means describing the whole decoded image; memoised per record index, that
-  costs once per record instead of once per training crop (it was ~40% of
-  the loader's CPU time at the demo shape, on the cores the train step uses).
-  The memo is a pure function of the record, so results do not depend on
-  which thread or worker fills it.
+  target of a kept caption, so it needs the content alone.
   """
 
   def __init__(self, source: Sequence[Mapping[str, Any]]):
     self.source = source
-    self._contents: dict[int, str] = {}
 
   def __len__(self) -> int:
     return len(self.source)
 
-  def content(self, index: int, element: Mapping[str, Any] | None = None) -> str:
-    if index not in self._contents:
-      e = self.source[index] if element is None else element
-      self._contents[index] = captions_lib.content_of(text(e["caption"]),
-                                                      np.asarray(e["high"]))
-    return self._contents[index]
-
   def __getitem__(self, index):
     element = self.source[index]
-    return {**element, "content": self.content(index, element)}
+    return {**element, "content": captions_lib.content_of(text(element["caption"]))}
 
   def contents(self) -> tuple[str, ...]:
     """The distinct contents of every record, sorted (reads each record once)."""
-    return tuple(sorted({self.content(i) for i in range(len(self))}))
+    return tuple(sorted({self[i]["content"] for i in range(len(self))}))
 
 
 def caption_contents(source: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
