@@ -35,7 +35,8 @@ def plan(quick: bool, gpu: bool) -> dict[str, list[str]]:
   return {
       "model_cost": ["bench.model_cost"],
       "train_step": ["bench.train_step", f"--steps={3 if q else 8}",
-                     f"--dtypes={'float32,bfloat16' if gpu else 'float32'}"],
+                     f"--dtypes={'float32,bfloat16' if gpu else 'float32'}",
+                     "--conv_kernel_grads=batched,auto"],
       "inference": ["bench.inference", f"--repeats={1 if q else 3}"]
                    + (["--untiled=1080x1920"] if q else []),  # a whole 4K image: ~3 min, 11 GiB
       "loop_overhead": ["bench.loop_overhead", f"--steps={20 if q else 40}"],
@@ -81,10 +82,12 @@ def tables(r: dict) -> dict[str, str]:
 
   ts = r["train_step"]
   rows = [f"float32 matmul peak measured in the same run: {ts['matmul_peak_gflops']:.1f} GFLOP/s.",
-          "", "| model | dtype | crop | batch | step (median) s | images/s | compile s | "
-          "GFLOP/step | GFLOP/s | of matmul peak |", "|---|---|---|---|---|---|---|---|---|---|"]
+          "", "| model | dtype | crop | batch | kernel grad | step (median) s | images/s | "
+          "compile s | GFLOP/step | GFLOP/s | of matmul peak |",
+          "|---|---|---|---|---|---|---|---|---|---|---|"]
   for x in ts["rows"]:
     rows.append(f"| {x['model']} | {x['dtype']} | {x['crop']}x{x['crop']} | {x['batch']} | "
+                f"{x.get('conv_kernel_grad', 'batched')} | "
                 f"{x['step_s']:.3f} | {x['images_per_s']:.2f} | {x['compile_s']:.1f} | "
                 f"{x['gflop_per_step']:.1f} | {x['gflops_achieved']:.1f} | "
                 f"{100 * x['fraction_of_matmul_peak']:.0f}% |")

@@ -38,7 +38,8 @@ def _timed(fn) -> float:
   return time.perf_counter() - start
 
 
-def measure(model_size: str, crop: int, batch: int, steps: int, dtype: str = "float32") -> dict:
+def measure(model_size: str, crop: int, batch: int, steps: int, dtype: str = "float32",
+            conv_kernel_grad: str = "auto") -> dict:
   """One (size, crop) row: compile s, median step s, images/s, GFLOP per step."""
   from configs import default  # pylint: disable=import-outside-toplevel
   from nalsuper_jax import checkpoints, models, sharding, train  # pylint: disable=import-outside-toplevel
@@ -46,6 +47,7 @@ def measure(model_size: str, crop: int, batch: int, steps: int, dtype: str = "fl
   with config.unlocked():
     config.model.update(models.model_config(model_size).to_dict())
     config.model.dtype = dtype
+    config.model.conv_kernel_grad = conv_kernel_grad
     config.data.batch_size = batch
     config.data.crop = crop
   model = checkpoints.build_model(config)
@@ -78,6 +80,7 @@ def measure(model_size: str, crop: int, batch: int, steps: int, dtype: str = "fl
     losses.append(float(metrics["loss/total"]))
   median = float(np.median(times))
   return {"model": model_size, "crop": crop, "batch": batch, "dtype": dtype,
+          "conv_kernel_grad": conv_kernel_grad,
           "compile_s": compile_s, "step_s": median, "images_per_s": batch / median,
           "gflop_per_step": flops / 1e9, "gflops_achieved": flops / 1e9 / median,
           "steps_timed": steps, "devices": jax.device_count(), "losses": losses}
@@ -90,17 +93,21 @@ def main(argv=None) -> list[dict]:
   p.add_argument("--batch", type=int, default=8)
   p.add_argument("--steps", type=int, default=5)
   p.add_argument("--dtypes", default="float32", help="e.g. float32,bfloat16")
+  p.add_argument("--conv_kernel_grads", default="auto",
+                 help="config.model.conv_kernel_grad values to compare, e.g. batched,auto")
   p.add_argument("--out", default="bench/results")
   args = p.parse_args(argv)
   peak = matmul_peak_gflops()
   print(f"float32 matmul peak: {peak:.1f} GFLOP/s", flush=True)
   rows = []
   for dtype in args.dtypes.split(","):
-    for crop in (int(c) for c in args.crops.split(",")):
-      row = measure(args.model, crop, args.batch, args.steps, dtype)
+    for crop, mode in ((int(c), m) for c in args.crops.split(",")
+                       for m in args.conv_kernel_grads.split(",")):
+      row = measure(args.model, crop, args.batch, args.steps, dtype, mode)
       row["fraction_of_matmul_peak"] = row["gflops_achieved"] / peak
       rows.append(row)
-      print(f"{args.model} {dtype} {crop}x{crop} b{args.batch}: step {row['step_s']:.3f} s, "
+      print(f"{args.model} {dtype} {crop}x{crop} b{args.batch} kernel grad {mode}: "
+            f"step {row['step_s']:.3f} s, "
             f"{row['images_per_s']:.1f} img/s, compile {row['compile_s']:.1f} s, "
             f"{row['gflops_achieved']:.1f} GFLOP/s ({100 * row['fraction_of_matmul_peak']:.0f}% "
             "of matmul peak)", flush=True)

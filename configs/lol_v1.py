@@ -1,5 +1,6 @@
-"""LOLv1 at paper scale (ARCHITECTURE.md section 8): `base` network, 256x256
-crops, batch 8, AdamW 2e-4 with cosine decay to 1e-6 over 150k steps.
+"""LOLv1 at paper scale (ARCHITECTURE.md section 8): `base` network with the
+CLIP ViT-B/32 text tower, 256x256 crops, batch 8, AdamW 2e-4 with cosine decay
+to 1e-6 over 150k steps.
 
 Build the data first:  tfds build tfds_builders/lol_v1 --manual_dir=... --data_dir=...
 """
@@ -13,6 +14,11 @@ from nalsuper_jax import models
 def get_config() -> ml_collections.ConfigDict:
   config = default.get_config()
   config.model.update(models.model_config("base").to_dict())
+  # As in the paper: CLIP's text tower, intra-modal image attention in TCM, and
+  # IFA that reads the text. Offline, point config.text.checkpoint at a local
+  # copy of the weights (README, "Text encoders").
+  config.model.update(dict(image_self_attention=True, ifa_text=True))
+  config.text.update(dict(checkpoint="openai/clip-vit-base-patch32", max_len=77))
   # The paper trains on its real pairs and captions as given: no caption
   # augmentation, no synthetic re-degradation.
   config.data.update(dict(name="lol_v1", crop=256, batch_size=8, prefetch=64,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from configs import tiny
-from nalsuper_jax import models
+from nalsuper_jax import layers, models
 from nalsuper_jax.models import cost, resample
 from nalsuper_jax.models.cost import dummy_text
 from nalsuper_jax.text import TextFeatures
@@ -240,6 +240,62 @@ def test_tcm_follows_its_steps_and_tcm_apply_is_pure():
   # A caption with every token masked must not produce NaN.
   empty = text._replace(mask=jnp.zeros_like(text.mask))
   assert_close(pure(params, x, empty, cfg), _np_tcm(params, x, empty, cfg), rel=1e-5)
+
+
+@pytest.mark.slow
+def test_ifa_text_starts_neutral_and_then_reads_the_sentence():
+  """`ifa_text`: a fresh network equals the one without it (zero-initialised
+  projections); opened, the sentence alone moves the output even with FiLM and
+  cross-attention off, and gradients reach the projections from the start."""
+  plain_cfg = _tiny(film=False, cross_attention=False, ifa_text=False)
+  cfg = _tiny(film=False, cross_attention=False, ifa_text=True)
+  model, params, low, text = _init(cfg, 16, 16)
+  text_leaves = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(params)[0]
+                 if "'text'" in jax.tree_util.keystr(p)]
+  assert any("cafb" in k for k in text_leaves) and any("'ca'" in k for k in text_leaves)
+  strip = lambda tree: {k: strip(v) for k, v in tree.items() if k != "text"} \
+      if isinstance(tree, dict) else tree
+  assert_close(model.apply({"params": params}, low, text),
+               _Jitted(plain_cfg).apply({"params": strip(params)}, low, None), rel=1e-6)
+  loss = lambda p, t: jnp.mean(model.module.apply({"params": p}, low, t))
+  grads = jax.grad(loss)(params, text)
+  for path, g in jax.tree_util.tree_flatten_with_path(grads)[0]:
+    if "'text'" in jax.tree_util.keystr(path) and "kernel" in jax.tree_util.keystr(path):
+      assert np.abs(np.asarray(g)).max() > 0, jax.tree_util.keystr(path)
+  keys = iter(jax.random.split(jax.random.key(5), 100))
+  opened = jax.tree_util.tree_map_with_path(
+      lambda p, x: 0.5 * jax.random.normal(next(keys), x.shape)
+      if "'text'" in jax.tree_util.keystr(p) else x, params)
+  other = text._replace(sentence=jax.random.normal(jax.random.key(9), text.sentence.shape))
+  assert np.abs(model.apply({"params": opened}, low, text)
+                - model.apply({"params": opened}, low, other)).max() > 1e-3
+
+
+@pytest.mark.slow
+def test_per_example_kernel_gradients_equal_the_batched_ones():
+  """`conv_kernel_grad`: the same forward pass, and gradients equal up to the
+  order of the batch sum (5 images: pieces of one and of uneven sizes)."""
+  x = jax.random.normal(jax.random.key(0), (5, 12, 10, 6))
+  k = jax.random.normal(jax.random.key(1), (3, 3, 6, 4))
+  for stride in (1, 2):
+    def loss(mode, x, k):
+      y = layers.conv_general_dilated(mode)(
+          x, k, (stride, stride), ((1, 1), (1, 1)),
+          dimension_numbers=jax.lax.conv_dimension_numbers(x.shape, k.shape,
+                                                           ("NHWC", "HWIO", "NHWC")))
+      return jnp.sum(jnp.sin(y))
+    batched = jax.grad(functools.partial(loss, "batched"), argnums=(0, 1))(x, k)
+    split = jax.jit(jax.grad(functools.partial(loss, "per_example"), argnums=(0, 1)))(x, k)
+    for a, b in zip(split, batched):
+      assert_close(a, b, rel=1e-5)
+  # The network's 3x3 convolutions take the path the config names (traced only).
+  _, params, low, text = _init(_tiny(), 16, 16, batch=3)
+  for mode, expected in (("batched", 0), ("per_example", 1), ("auto", int(jax.device_count() == 1))):
+    net = models.NaLSuper(_tiny(conv_kernel_grad=mode))
+    jaxpr = str(jax.make_jaxpr(net.apply)({"params": params}, low, text))
+    assert min(jaxpr.count("custom_vjp_call["), 1) == expected, mode
+  with pytest.raises(ValueError, match=r"config\.model\.conv_kernel_grad"):
+    _tiny(conv_kernel_grad="fast")
 
 
 def test_upsampling_matches_jax_image_resize():

@@ -57,3 +57,6 @@ def test_shipped_configs_validate_and_build(name):
   assert config.data.crop % model_config.multiple == 0
   if name in ("lol_v1", "lol_v2_real", "lol_v2_synthetic", "sid"):
     assert config.model.size == "base" and config.train.ema_decay == 0.999
+    # The paper's text tower (CLIP ViT-B/32, 77 tokens), image self-attention, text in IFA.
+    assert (config.text.checkpoint, config.text.max_len) == ("openai/clip-vit-base-patch32", 77)
+    assert model_config.image_self_attention and model_config.ifa_text

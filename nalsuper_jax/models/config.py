@@ -14,6 +14,8 @@ from typing import Any
 
 import ml_collections
 
+from nalsuper_jax import layers
+
 # Named sizes: the widths and depths a size sets (every other field has one
 # default, below). `small` is the CPU default; `base` is for GPU/TPU runs;
 # `tiny` runs the tests in seconds. All keep the same structure. Every IFA
@@ -70,7 +72,11 @@ class NaLSuperConfig:
   image_self_attention: bool = False     # windowed self-attention over regions inside TCM
   window: int = 8               # window side for image_self_attention (in regions)
   cafb: bool = True             # cross-layer attention fusion in the decoder (else skip add)
+  ifa_text: bool = False        # IFA channel attention and CAFB level weights also read the
+                                #   sentence vector (zero-initialised: starts as without)
   dtype: str = "float32"        # compute dtype: float32 | bfloat16 (params stay float32)
+  conv_kernel_grad: str = "auto"  # k x k kernel gradients: auto | batched | per_example
+                                  #   (auto: per batch piece on a one-device CPU; layers.py)
 
   def __post_init__(self):
     def fail(field, msg):
@@ -95,6 +101,8 @@ class NaLSuperConfig:
       fail("tcm_upsample", f"'bilinear' or 'nearest', got {self.tcm_upsample!r}")
     if self.dtype not in ("float32", "bfloat16"):
       fail("dtype", f"'float32' or 'bfloat16', got {self.dtype!r}")
+    if self.conv_kernel_grad not in layers.KERNEL_GRADS:
+      fail("conv_kernel_grad", f"one of {layers.KERNEL_GRADS}, got {self.conv_kernel_grad!r}")
 
   @classmethod
   def from_config(cls, cfg: ml_collections.ConfigDict | dict) -> "NaLSuperConfig":
@@ -128,4 +136,4 @@ class NaLSuperConfig:
 
   @property
   def uses_text(self) -> bool:
-    return self.film or self.cross_attention
+    return self.film or self.cross_attention or self.ifa_text

@@ -4,6 +4,12 @@ The paper's IFA fuses features with channel, pixel and cross-layer attention;
 CA and PA follow FFA-Net's formulation (squeeze by `reduction`, sigmoid gate),
 and CAFB (cross-layer attention fusion block) weights every input level per
 channel with a softmax over inputs, SKNet-style, before a final PA.
+
+The paper's IFA "merges features from various levels of image and textual
+information". With `ifa_text` (a config switch) the sentence vector enters
+here too: it adds a learned term to the channel-attention gate logits and to
+CAFB's per-level weight logits. Those projections start at zero, so a fresh
+network computes exactly what it computes without them.
 """
 
 from __future__ import annotations
@@ -28,17 +34,28 @@ def _squeezed(channels: int, reduction: int) -> int:
   return max(channels // reduction, MIN_SQUEEZED)
 
 
+def _text_logits(sentence: jax.Array | None, features: int, dtype: Any) -> jax.Array | float:
+  """A zero-initialised projection of the sentence vector ([B, features]), or 0."""
+  if sentence is None:
+    return 0.0
+  return layers.dense(features, dtype=dtype, kernel_init=nn.initializers.zeros_init(),
+                      axes=("text_embed", "embed"), name="text")(sentence.astype(dtype))
+
+
 class ChannelAttention(nn.Module):
-  """Rescales channels by a gate computed from their global average."""
+  """Rescales channels by a gate computed from their global average (and the
+  sentence vector, when given)."""
   reduction: int = 8
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, x):
+  def __call__(self, x, sentence: jax.Array | None = None):
     c = x.shape[-1]
     g = jnp.mean(x, axis=(1, 2), keepdims=True)
     g = nn.gelu(layers.conv(_squeezed(c, self.reduction), 1, dtype=self.dtype, name="squeeze")(g))
     g = layers.conv(c, 1, dtype=self.dtype, name="excite")(g)
+    if sentence is not None:
+      g = g + _text_logits(sentence, c, self.dtype)[:, None, None, :]
     return x * jax.nn.sigmoid(g)
 
 
@@ -59,13 +76,15 @@ class IFABlock(nn.Module):
   """x + PA(CA(conv3x3(gelu(conv3x3(x)))))."""
   reduction: int = 8
   dtype: Any = jnp.float32
+  kernel_grad: str = "auto"
 
   @nn.compact
-  def __call__(self, x):
+  def __call__(self, x, sentence: jax.Array | None = None):
     c = x.shape[-1]
-    h = nn.gelu(layers.conv(c, 3, dtype=self.dtype, name="conv1")(x))
-    h = layers.conv(c, 3, dtype=self.dtype, name="conv2")(h)
-    h = ChannelAttention(self.reduction, self.dtype, name="ca")(h)
+    conv = lambda name: layers.conv(c, 3, dtype=self.dtype, kernel_grad=self.kernel_grad,
+                                    name=name)
+    h = conv("conv2")(nn.gelu(conv("conv1")(x)))
+    h = ChannelAttention(self.reduction, self.dtype, name="ca")(h, sentence)
     return x + PixelAttention(self.reduction, self.dtype, name="pa")(h)
 
 
@@ -81,7 +100,8 @@ class CAFB(nn.Module):
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, inputs: Sequence[jax.Array], others: Sequence[jax.Array]):
+  def __call__(self, inputs: Sequence[jax.Array], others: Sequence[jax.Array],
+               sentence: jax.Array | None = None):
     ref = inputs[0]
     _, h, w, c = ref.shape
     feats = list(inputs) + [
@@ -91,7 +111,10 @@ class CAFB(nn.Module):
     stacked = jnp.stack(feats, axis=1)                       # [B, n, H, W, C]
     g = jnp.mean(stacked.sum(1), axis=(1, 2))               # [B, C]
     g = nn.gelu(layers.dense(_squeezed(c, self.reduction), dtype=self.dtype, name="squeeze")(g))
-    logits = layers.dense(n * c, dtype=self.dtype, name="excite")(g).reshape(-1, n, c)
+    logits = layers.dense(n * c, dtype=self.dtype, name="excite")(g)
+    if sentence is not None:
+      logits = logits + _text_logits(sentence, n * c, self.dtype)
+    logits = logits.reshape(-1, n, c)
     weights = jax.nn.softmax(logits.astype(jnp.float32), axis=1).astype(ref.dtype)
     fused = jnp.einsum("bnhwc,bnc->bhwc", stacked, weights)
     return PixelAttention(self.reduction, self.dtype, name="pa")(fused)

@@ -8,6 +8,8 @@ levels, IFA blocks, TCM) -> reconstruction head, plus the global residual
 
 from __future__ import annotations
 
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -49,36 +51,39 @@ class NaLSuper(nn.Module):
           f"input size {h}x{w} is not a multiple of {cfg.multiple}; reflect-pad to a "
           "multiple and crop the output back (nalsuper_jax.models.pad_to_multiple)")
     if cfg.uses_text and text is None:
-      raise ValueError("this network is text-conditioned (film or cross_attention "
-                       "is on): pass TextFeatures")
+      raise ValueError("this network is text-conditioned (film, cross_attention or "
+                       "ifa_text is on): pass TextFeatures")
+    sentence = text.sentence if cfg.ifa_text else None  # the encoder's, before refinement
     if cfg.cross_attention:
       text = TextRefiner(cfg.text_dim, cfg.text_heads, cfg.text_self_attention, dtype,
                          name="text_refiner")(text)
 
     def blocks(x, level, side):
       for i in range(cfg.blocks[level]):
-        x = IFABlock(cfg.reduction, dtype, name=f"{side}{level}_block{i}")(x)
+        x = IFABlock(cfg.reduction, dtype, cfg.conv_kernel_grad,
+                     name=f"{side}{level}_block{i}")(x, sentence)
       tcm_cfg = TCMConfig.for_level(cfg, level)
       if tcm_cfg.active:
         x = TCM(tcm_cfg, name=f"{side}{level}_tcm")(x, text)
       return x
 
-    x = layers.conv(cfg.channels, 3, dtype=dtype, name="stem")(low.astype(dtype))
+    conv = functools.partial(layers.conv, dtype=dtype, kernel_grad=cfg.conv_kernel_grad)
+    x = conv(cfg.channels, 3, name="stem")(low.astype(dtype))
     skips = []
     for level in range(cfg.levels):
       if level:
-        x = layers.conv(cfg.width(level), 3, stride=2, dtype=dtype, name=f"down{level}")(x)
+        x = conv(cfg.width(level), 3, stride=2, name=f"down{level}")(x)
       x = blocks(x, level, "enc")
       skips.append(x)
     for level in reversed(range(cfg.levels - 1)):
-      up = pixel_shuffle(layers.conv(4 * cfg.width(level), 1, dtype=dtype,
-                                     name=f"up{level}")(x))
+      up = pixel_shuffle(conv(4 * cfg.width(level), 1, name=f"up{level}")(x))
       if cfg.cafb:
         others = [s for j, s in enumerate(skips) if j != level]
-        x = CAFB(cfg.reduction, dtype, name=f"cafb{level}")([up, skips[level]], others)
+        x = CAFB(cfg.reduction, dtype, name=f"cafb{level}")([up, skips[level]], others,
+                                                             sentence)
       else:
         x = up + skips[level]
       x = blocks(x, level, "dec")
-    residual = layers.conv(3, 3, dtype=dtype, name="head")(x)
+    residual = conv(3, 3, name="head")(x)
     out = low.astype(jnp.float32) + residual.astype(jnp.float32)
     return jnp.clip(out, 0.0, 1.0) if clip_output else out
