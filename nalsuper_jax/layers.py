@@ -84,6 +84,13 @@ def dense(features: int, *, use_bias: bool = True, dtype=jnp.float32,
       bias_init=partitioned(nn.initializers.zeros_init(), axes[1:]))
 
 
+def sentence_projection(features: int, *, dtype=jnp.float32, name: str | None = None) -> nn.Dense:
+  """A Dense from the sentence vector whose kernel and bias start at zero: the
+  text enters a path (FiLM, IFA's gates) only as far as training opens it."""
+  return dense(features, dtype=dtype, kernel_init=nn.initializers.zeros_init(),
+               axes=("text_embed", "embed"), name=name)
+
+
 # How a convolution's kernel gradient is computed (`config.model.conv_kernel_grad`).
 KERNEL_GRADS = ("auto", "batched", "per_example")
 # The most pieces the batch is cut into for a per-example kernel gradient (each

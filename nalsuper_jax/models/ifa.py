@@ -34,14 +34,6 @@ def _squeezed(channels: int, reduction: int) -> int:
   return max(channels // reduction, MIN_SQUEEZED)
 
 
-def _text_logits(sentence: jax.Array | None, features: int, dtype: Any) -> jax.Array | float:
-  """A zero-initialised projection of the sentence vector ([B, features]), or 0."""
-  if sentence is None:
-    return 0.0
-  return layers.dense(features, dtype=dtype, kernel_init=nn.initializers.zeros_init(),
-                      axes=("text_embed", "embed"), name="text")(sentence.astype(dtype))
-
-
 class ChannelAttention(nn.Module):
   """Rescales channels by a gate computed from their global average (and the
   sentence vector, when given)."""
@@ -55,7 +47,8 @@ class ChannelAttention(nn.Module):
     g = nn.gelu(layers.conv(_squeezed(c, self.reduction), 1, dtype=self.dtype, name="squeeze")(g))
     g = layers.conv(c, 1, dtype=self.dtype, name="excite")(g)
     if sentence is not None:
-      g = g + _text_logits(sentence, c, self.dtype)[:, None, None, :]
+      text = layers.sentence_projection(c, dtype=self.dtype, name="text")
+      g = g + text(sentence.astype(self.dtype))[:, None, None, :]
     return x * jax.nn.sigmoid(g)
 
 
@@ -113,7 +106,8 @@ class CAFB(nn.Module):
     g = nn.gelu(layers.dense(_squeezed(c, self.reduction), dtype=self.dtype, name="squeeze")(g))
     logits = layers.dense(n * c, dtype=self.dtype, name="excite")(g)
     if sentence is not None:
-      logits = logits + _text_logits(sentence, n * c, self.dtype)
+      text = layers.sentence_projection(n * c, dtype=self.dtype, name="text")
+      logits = logits + text(sentence.astype(self.dtype))
     logits = logits.reshape(-1, n, c)
     weights = jax.nn.softmax(logits.astype(jnp.float32), axis=1).astype(ref.dtype)
     fused = jnp.einsum("bnhwc,bnc->bhwc", stacked, weights)

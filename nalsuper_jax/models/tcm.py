@@ -120,8 +120,8 @@ class FiLM(nn.Module):
 
   @nn.compact
   def __call__(self, x: Array, sentence: Array) -> Array:
-    film = layers.dense(2 * x.shape[-1], dtype=x.dtype, kernel_init=nn.initializers.zeros_init(),
-                        axes=("text_embed", "embed"), name="project")(sentence.astype(x.dtype))
+    film = layers.sentence_projection(2 * x.shape[-1], dtype=x.dtype,
+                                      name="project")(sentence.astype(x.dtype))
     gamma, beta = jnp.split(film[:, None, None, :], 2, axis=-1)
     return x * (1 + gamma) + beta
 
