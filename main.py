@@ -49,11 +49,25 @@ def _hide_gpus_from_tensorflow() -> None:
 
 
 class _QuietLibraries(logging.Filter):
-  """Drops INFO chatter from Orbax/TFDS internals; our own progress stays."""
+  """Drops INFO chatter from Orbax/TFDS internals; our own progress stays.
+
+  Matched by source path, not logger name: Orbax, TFDS and etils log through
+  absl, so their records all arrive on the "absl" logger, beside ours. Also
+  drops Orbax's warning "Requested `tracked_metric`; did not provide
+  metrics.", which it prints at every save between evaluations although
+  keeping the best step by eval PSNR is exactly what we asked for
+  (checkpoints.manager: saves without metrics are not candidates).
+  """
+
+  LIBRARIES = ("orbax", "tensorflow_datasets", "etils")
+  EXPECTED_WARNINGS = ("Requested `tracked_metric`; did not provide metrics.",)
 
   def filter(self, record: logging.LogRecord) -> bool:
-    noisy = any(f"/{lib}/" in record.pathname for lib in ("orbax", "tensorflow_datasets", "etils"))
-    return record.levelno >= logging.WARNING or not noisy
+    if not any(f"/{lib}/" in record.pathname for lib in self.LIBRARIES):
+      return True
+    if record.levelno >= logging.WARNING:
+      return record.getMessage() not in self.EXPECTED_WARNINGS
+    return False
 
 
 _DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES)

@@ -20,7 +20,7 @@ import tensorflow_datasets as tfds
 
 from bench import common
 from nalsuper_jax import text
-from nalsuper_jax.data import degrade, pipeline
+from nalsuper_jax.data import degrade, images, pipeline
 from tfds_builders.paired_folder import paired_folder_dataset_builder as paired_folder
 from tfds_builders.synthetic_lowlight import synthetic_lowlight_dataset_builder as synthetic
 
@@ -35,7 +35,7 @@ def make_pairs(folder: pathlib.Path, n: int) -> None:
   (folder / "high").mkdir(parents=True)
   for i in range(n):
     p = photos[i % len(photos)]
-    clean = np.asarray(Image.open(synthetic.photo_path(p["package"], p["path"]))
+    clean = np.asarray(Image.open(images.package_file(p["package"], p["path"]))
                        .convert("RGB").resize((600, 400), Image.BICUBIC))
     low, high = degrade.degrade(clean, rng)
     iio.imwrite(folder / "low" / f"{i:04d}.png", low)

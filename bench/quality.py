@@ -67,7 +67,7 @@ def evaluate(root: pathlib.Path, data_dir: str) -> dict[str, dict]:
   examples = [source[i] for i in range(len(source))]
   lows = [np.asarray(e["low"], np.float32) / 255.0 for e in examples]
   highs = [np.asarray(e["high"]) for e in examples]
-  caps = [pipeline._text(e["caption"]) for e in examples]  # pylint: disable=protected-access
+  caps = [pipeline.text(e["caption"]) for e in examples]
   with config.unlocked():
     config.data.data_dir = data_dir
   fitted = fit_baselines(config)

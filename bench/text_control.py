@@ -65,7 +65,7 @@ def main(argv=None) -> int:
   config = checkpoints.read_config(args.workdir)
   enhancer = Enhancer.from_workdir(args.workdir, args.which)
   source = pipeline.load_source(config.data.name, config.data.eval_split, config.data.data_dir)
-  names = [pipeline._text(source[i]["name"]) for i in range(len(source))]  # pylint: disable=protected-access
+  names = [pipeline.text(source[i]["name"]) for i in range(len(source))]
   images = [np.asarray(source[i]["low"], np.float32) / 255.0 for i in range(len(source))]
   table = control_table(enhancer, images)
   print(f"Text control on {table['num_images']} {config.data.eval_split} images "

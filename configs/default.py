@@ -4,10 +4,13 @@ offline MiniLM text encoder; minutes on 2 CPU cores (`make demo`).
 Every other config starts from this one and overrides what differs.
 """
 
+import dataclasses
+
 import ml_collections
 from ml_collections import config_dict
 
 from nalsuper_jax import losses, models, text
+from nalsuper_jax.data import degrade
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -24,9 +27,9 @@ def get_config() -> ml_collections.ConfigDict:
       batch_size=8,                  # global batch; each of N processes reads batch_size / N
       augment=True,                  # random flips and 90-degree rotations
       degrade_on_the_fly=True,       # regenerate `low` from `high` per element (section 7)
-      # On-the-fly degradation settings (data/degrade.py DegradeConfig).
-      degrade=dict(target_exposure=(0.7, 1.4), darken=(0.03, 0.25), gain_jitter=0.08,
-                   photons=(300.0, 3000.0), read_noise=(5e-4, 3e-3)),
+      # On-the-fly degradation settings: the fields and defaults of
+      # data/degrade.py DegradeConfig (written there once).
+      degrade=dataclasses.asdict(degrade.DegradeConfig()),
       caption_appearance=0.15,       # P(caption -> the crop's appearance words only)
       caption_exposure=0.15,         # P(caption -> "a <exposure> photo")
       caption_swap=0.35,             # P(caption -> another example's content + crop's appearance)

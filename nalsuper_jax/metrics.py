@@ -43,3 +43,23 @@ def image_metrics(pred: np.ndarray, target8: np.ndarray) -> dict[str, float]:
   return {"psnr": psnr(pred8, target8), "ssim": ssim(pred8, target8),
           "psnr_float": psnr(np.clip(pred, 0, 1), target, 1.0),
           "psnr_gt_mean": psnr(matched8, target8), "ssim_gt_mean": ssim(matched8, target8)}
+
+
+# -- what a photo user sees beyond PSNR (issue #14: washed-out colour, left-over noise) --
+DETAIL_SIGMA = 1.5  # "high frequencies": what a Gaussian blur of this sigma (pixels) removes
+
+
+def mean_saturation(image: np.ndarray) -> float:
+  """Mean HSV saturation of an RGB image (float [0, 1] or uint8): (max - min) / max."""
+  rgb = np.asarray(image, np.float64) / (255.0 if np.asarray(image).dtype == np.uint8 else 1.0)
+  top, bottom = rgb.max(-1), rgb.min(-1)
+  return float(np.mean(np.where(top > 0, (top - bottom) / np.maximum(top, 1e-12), 0.0)))
+
+
+def high_frequency_energy(image: np.ndarray, sigma: float = DETAIL_SIGMA) -> float:
+  """Mean squared difference between an image (in [0, 1] units) and its Gaussian
+  blur: fine detail plus noise. Over a reference's value, > 1 means noise was
+  left (or added), < 1 means detail was smoothed away."""
+  from scipy import ndimage  # pylint: disable=import-outside-toplevel  # only this bench needs it
+  x = np.asarray(image, np.float64) / (255.0 if np.asarray(image).dtype == np.uint8 else 1.0)
+  return float(np.mean((x - ndimage.gaussian_filter(x, sigma=(sigma, sigma, 0))) ** 2))

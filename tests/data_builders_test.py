@@ -17,6 +17,7 @@ from tests import image_files
 from tfds_builders.lol_v1 import lol_v1_dataset_builder as lol_v1
 from tfds_builders.lol_v2 import lol_v2_dataset_builder as lol_v2
 from tfds_builders.paired_folder import paired_folder_dataset_builder as paired_folder
+from tfds_builders.real_photos import real_photos_dataset_builder as real_photos
 from tfds_builders.sid import sid_dataset_builder as sid
 from tfds_builders.synthetic_lowlight import synthetic_lowlight_dataset_builder as synthetic
 
@@ -226,3 +227,95 @@ def test_two_images_with_one_name_are_an_error_never_a_guess(tmp_path):
                               problems=problems)
   assert [p.name for p in pairs] == ["b"]       # a is left out, not paired by guess
   assert len(problems) == 1 and "share the name 'a'" in problems[0]
+
+
+def _webp(image: np.ndarray) -> bytes:
+  import io
+  from PIL import Image
+  buffer = io.BytesIO()
+  Image.fromarray(image).save(buffer, format="WEBP", lossless=True)
+  return buffer.getvalue()
+
+
+def test_webp_pictures_are_found_inside_a_resource_bundle():
+  a, b = (np.random.default_rng(i).integers(0, 255, (20, 30, 3)).astype(np.uint8) for i in (1, 2))
+  wave = b"RIFF" + (4).to_bytes(4, "little") + b"WAVE"           # a RIFF that is not WebP
+  bundle = b"qres\0junk" + wave + _webp(a) + b"\0" * 7 + b"RIFF" + _webp(b) + b"tail"
+  found = real_photos.webp_members(bundle)
+  assert len(found) == 2
+  for data, image in zip(found, (a, b)):
+    np.testing.assert_array_equal(real_photos._decode(data, "bundle"), image)
+
+
+@pytest.fixture
+def photo_packages(tmp_path, monkeypatch):
+  """Three fake packages in `dpkg -x` layout: a resource bundle of three WebP
+  photos (one a resized copy of a listed file: a duplicate; one too small), a
+  KDE wallpaper folder with two resolutions, and the held-out package."""
+  rng = np.random.default_rng(0)
+
+  def photo(h, w):
+    # Smooth colour fields: distinct photos differ by far more than DUPLICATE_RMS.
+    y, x = np.mgrid[0:h, 0:w] / max(h, w)
+    phase = rng.uniform(0, 6, 3)
+    return (127 + 120 * np.sin(phase + 3 * x[..., None] + 5 * y[..., None] * phase)
+            ).astype(np.uint8)
+
+  root = tmp_path / "photos"
+  listed = photo(400, 600)
+  from PIL import Image
+  duplicate = np.asarray(Image.fromarray(listed).resize((450, 300), Image.LANCZOS))
+  bundle_dir = root / "pkg-bundle" / "share"
+  bundle_dir.mkdir(parents=True)
+  (bundle_dir / "a.rcc").write_bytes(b"qres" + _webp(photo(390, 500)) + _webp(duplicate)
+                                     + _webp(photo(100, 120)))
+  files_dir = root / "pkg-files" / "share"
+  files_dir.mkdir(parents=True)
+  image_files.write(files_dir / "listed.png", listed)
+  wall = root / "pkg-wall" / "wallpapers" / "Lake" / "contents" / "images"
+  wall.mkdir(parents=True)
+  lake = photo(500, 800)
+  image_files.write(wall / "800x500.png", lake)
+  image_files.write(wall / "400x800.png", photo(800, 400))   # portrait: not chosen
+  held = root / real_photos.TEST_PACKAGE / "bg"
+  held.mkdir(parents=True)
+  test_photos = {f"t{i}.jpg": photo(420, 560) for i in range(2)}
+  for name, image in test_photos.items():
+    image_files.write(held / name, image)
+  monkeypatch.setattr(real_photos, "SOURCES", (
+      real_photos.Files("pkg-files", "share", {"listed.png": "a listed photo"}),
+      real_photos.QtResources("pkg-bundle", "share", {"a.rcc": "a bundled photo"}),
+      real_photos.Wallpapers("pkg-wall", "wallpapers", {"Lake": "a lake"}),
+      real_photos.Files(real_photos.TEST_PACKAGE, "bg", {n: "held out" for n in test_photos}),
+  ))
+  return root, lake
+
+
+def test_real_photos_splits_by_package_and_leaves_out_duplicates(photo_packages, tmp_path):
+  root, lake = photo_packages
+  builder = _build(real_photos, root, tmp_path / "data")
+  train, test = _examples(builder, "train"), _examples(builder, "test")
+  wheel_names = {p["name"] for p in synthetic.photos()  # those big enough to store
+                 if min(images.read_rgb8(images.package_file(p["package"], p["path"])).shape[:2])
+                 >= real_photos.MIN_SIDE}
+  assert len(wheel_names) >= 8
+  assert set(train) == wheel_names | {"pkg-files:listed", "pkg-bundle:a:000", "pkg-wall:Lake"}
+  assert set(test) == {f"{real_photos.TEST_PACKAGE}:t0", f"{real_photos.TEST_PACKAGE}:t1"}
+  # The wallpaper's landscape file, scaled to the stored short side, is its reference
+  # (re-exposed in training: the same picture up to a brightness factor).
+  scaled = images.scale_short_side(lake, real_photos.SHORT_SIDE)
+  high = train["pkg-wall:Lake"]["high"]
+  assert high.shape == scaled.shape
+  assert np.corrcoef(high.ravel().astype(float), scaled.ravel().astype(float))[0, 1] > 0.99
+  for e in test.values():  # held-out references are the photos themselves, darkened inputs
+    assert min(e["high"].shape[:2]) == real_photos.SHORT_SIDE
+    assert e["low"].mean() < 0.5 * e["high"].mean()
+  assert train["pkg-files:listed"]["caption"].decode().startswith("a listed photo")
+
+
+def test_real_photos_names_the_missing_package(photo_packages, tmp_path):
+  root, _ = photo_packages
+  import shutil
+  shutil.rmtree(root / "pkg-wall")
+  with pytest.raises(paired.ManualDataError, match=r"pkg-wall[\s\S]*apt-get download"):
+    _build(real_photos, root, tmp_path / "data")

@@ -4,6 +4,7 @@ The workdir fixture is `runs.perturbed_workdir`: a `tiny` network with open
 text gates, saved as a real checkpoint + config.json.
 """
 
+import dataclasses
 import os
 import pathlib
 import subprocess
@@ -11,11 +12,14 @@ import sys
 
 import numpy as np
 import pytest
+import safetensors.numpy
 from etils import epath
 from PIL import Image
 
+from nalsuper_jax import checkpoints, shipped
+from nalsuper_jax.checkpoints import CheckpointError
 from nalsuper_jax.data.images import ImageError
-from nalsuper_jax.enhance import Enhancer, cli, export, photo_io, read_photo, tiling
+from nalsuper_jax.enhance import Enhancer, cli, export, photo_io, read_photo, ship, tiling
 from tests import image_files, runs
 from tests.numerics import assert_close
 
@@ -256,3 +260,102 @@ def test_export_round_trip_without_our_model_code(enhancer, tmp_path, size):
   else:
     expected = enhancer(image, prompt="a bright photo")
   assert_close(np.load(tmp_path / "out.npy"), expected)
+
+
+def _shipped_parts(workdir):
+  config = checkpoints.read_config(workdir)
+  _, _, image_params, _, step = checkpoints.restore_params(config, workdir)
+  return config, image_params, None, {"step": step}
+
+
+@pytest.fixture(scope="module")
+def shipped_dir(workdir, tmp_path_factory):
+  out = tmp_path_factory.mktemp("shipped")
+  assert ship.main(["--workdir", str(workdir), "--out", str(out)]) == 0
+  return out
+
+
+@pytest.mark.slow
+def test_shipped_weights_enhance_exactly_as_the_run_they_came_from(enhancer, shipped_dir):
+  from_ship = Enhancer.pretrained(shipped_dir, tile=64, overlap=16)
+  assert from_ship.step == enhancer.step
+  photo = _photo(48, 40)
+  for prompt in (None, "a bright photo"):
+    np.testing.assert_array_equal(from_ship(photo, prompt=prompt), enhancer(photo, prompt=prompt))
+  size = (shipped_dir / shipped.WEIGHTS_FILE).stat().st_size
+  assert 0 < size <= shipped.MAX_BYTES
+
+
+@pytest.mark.slow
+def test_shipped_weights_that_do_not_fit_are_refused_by_name(workdir, shipped_dir, tmp_path,
+                                                             monkeypatch):
+  import shutil
+  bad = tmp_path / "bad"
+  shutil.copytree(shipped_dir, bad)
+  weights = bad / shipped.WEIGHTS_FILE
+  flat = safetensors.numpy.load(weights.read_bytes())
+  key = sorted(flat)[0]
+  for change, message in ((lambda f: f | {key: np.full_like(f[key], np.nan)}, "non-finite"),
+                          (lambda f: f | {key: f[key][..., :1]}, "shape"),
+                          (lambda f: {k: v for k, v in f.items() if k != key}, "missing")):
+    weights.write_bytes(safetensors.numpy.save(change(dict(flat))))
+    with pytest.raises(CheckpointError, match=f"{weights}.*{message}"):
+      shipped.load(bad)
+  weights.write_bytes(weights.read_bytes()[:100])
+  with pytest.raises(CheckpointError, match="not a readable safetensors"):
+    shipped.load(bad)
+  with pytest.raises(CheckpointError, match="make pretrained"):
+    shipped.load(tmp_path / "nothing")
+  monkeypatch.setattr(shipped, "MAX_BYTES", 1000)
+  out = tmp_path / "too_big"
+  with pytest.raises(ValueError, match="under"):
+    shipped.write(out, *_shipped_parts(workdir))
+  assert not out.exists() or not any(out.iterdir())   # nothing written half
+
+
+@pytest.mark.slow
+def test_cli_without_a_workdir_uses_the_shipped_model(shipped_dir, tmp_path, monkeypatch, capsys):
+  image_files.write(tmp_path / "in" / "a.png", (_photo(40, 48) * 255).astype(np.uint8))
+  monkeypatch.setattr(shipped, "SHIPPED_DIR", tmp_path / "none")
+  with pytest.raises(SystemExit) as exit_info:
+    cli.main(["--output", str(tmp_path / "out"), str(tmp_path / "in")])
+  assert exit_info.value.code == 2
+  assert "no shipped model" in capsys.readouterr().err
+  monkeypatch.setattr(shipped, "SHIPPED_DIR", shipped_dir)
+  assert cli.main(["--output", str(tmp_path / "out"), str(tmp_path / "in")]) == 0
+  expected = Enhancer.pretrained(shipped_dir)(read_photo(tmp_path / "in" / "a.png").pixels)
+  np.testing.assert_array_equal(read_photo(tmp_path / "out" / "a.png").pixels, expected)
+
+
+@pytest.mark.slow
+def test_bench_text_control_runs_on_a_training_workdir(workdir, data_dir, tmp_path):
+  """`make demo` ends with this command; it must run on what training writes."""
+  import json
+  import shutil
+  from bench import text_control
+  run = tmp_path / "run"
+  shutil.copytree(workdir, run)
+  config = json.loads((run / checkpoints.CONFIG_FILE).read_text())
+  config["data"]["data_dir"] = data_dir
+  (run / checkpoints.CONFIG_FILE).write_text(json.dumps(config))
+  assert text_control.main(["--workdir", str(run), "--out", str(tmp_path / "results")]) == 0
+  (record,) = (tmp_path / "results").glob("text_control-*.json")
+  result = json.loads(record.read_text())
+  assert result["num_images"] == 12 and len(result["per_image"]) == 12
+  assert 0 <= result["monotonic_images"] <= 12
+
+
+@pytest.mark.slow
+def test_the_shipped_model_brightens_a_dark_photo_without_training():
+  """The weights in nalsuper_jax/weights load, fit the size limit and work (a smoke
+  test on a training photo; quality on held-out photos is bench.real_photos')."""
+  from skimage import data
+  from nalsuper_jax import metrics
+  from nalsuper_jax.data import degrade
+  weights = shipped.SHIPPED_DIR / shipped.WEIGHTS_FILE
+  assert weights.stat().st_size <= shipped.MAX_BYTES
+  low, high = degrade.degrade(data.coffee(), np.random.default_rng(0),
+                              dataclasses.replace(degrade.CAMERA, target_exposure=(1.0, 1.0)))
+  out = Enhancer.pretrained()(low)
+  assert out.dtype == np.uint8 and out.shape == low.shape
+  assert metrics.psnr(out, high) > metrics.psnr(low, high) + 6.0

@@ -1,5 +1,6 @@
 """Sharding rules and the shipped experiment configs, checked without devices."""
 
+import dataclasses
 import importlib
 
 import flax.linen as nn
@@ -8,10 +9,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from nalsuper_jax import checkpoints, config_check, sharding
+from nalsuper_jax import checkpoints, config_check, sharding, shipped
+from nalsuper_jax.data import degrade
 from nalsuper_jax.models.cost import dummy_text
 
-CONFIGS = ("default", "tiny", "lol_v1", "lol_v2_real", "lol_v2_synthetic", "sid")
+CONFIGS = ("default", "tiny", "lol_v1", "lol_v2_real", "lol_v2_synthetic", "sid", "pretrained")
 
 
 def _boxed_params(config):
@@ -60,3 +62,8 @@ def test_shipped_configs_validate_and_build(name):
     # The paper's text tower (CLIP ViT-B/32, 77 tokens), image self-attention, text in IFA.
     assert (config.text.checkpoint, config.text.max_len) == ("openai/clip-vit-base-patch32", 77)
     assert model_config.image_self_attention and model_config.ifa_text
+  if name == "pretrained":
+    # The shipped model: camera-like degradation, weights that fit the package limit.
+    assert config.data.degrade.to_dict() == dataclasses.asdict(degrade.CAMERA)
+    size = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(nn.meta.unbox(boxed)))
+    assert size < shipped.MAX_BYTES

@@ -244,3 +244,18 @@ def test_paper_scale_paths_ema_periodic_eval_trainable_text_bfloat16(data_dir, t
   assert sorted(scalars["eval/psnr"]) == [3, 4]
   for s in (2, 3, 4):
     assert scalars["loss/total"][s] == pytest.approx(metrics[s]["loss/total"], rel=1e-6)
+
+
+def test_library_chatter_is_dropped_and_warnings_that_matter_kept():
+  import logging
+  import main
+  quiet = main._QuietLibraries()
+
+  def record(path, level, message):
+    return logging.LogRecord("absl", level, path, 1, message, None, None)
+  orbax = "/venv/site-packages/orbax/checkpoint/checkpoint_manager.py"
+  assert not quiet.filter(record(orbax, logging.INFO, "Saving checkpoint at step 100"))
+  assert not quiet.filter(record(orbax, logging.WARNING,
+                                 "Requested `tracked_metric`; did not provide metrics."))
+  assert quiet.filter(record(orbax, logging.WARNING, "No space left on device"))
+  assert quiet.filter(record("/repo/nalsuper_jax/train.py", logging.INFO, "step 100"))

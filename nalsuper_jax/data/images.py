@@ -13,7 +13,9 @@ records hold.
 
 from __future__ import annotations
 
+import importlib
 import os
+import pathlib
 
 import imageio.v3 as iio
 import numpy as np
@@ -147,3 +149,24 @@ def read_rgb8(path: str | os.PathLike) -> np.ndarray:
   """A file as uint8 RGB [H, W, 3], keeping 16-bit precision until the rounding."""
   path = os.fspath(path)
   return to_uint8_rgb(read_image(path), path)
+
+
+def scale_short_side(image: np.ndarray, side: int) -> np.ndarray:
+  """uint8 RGB resized (Lanczos) so its short side is `side`, aspect kept.
+
+  Dataset builders store photos at one scale so that crops of a given size
+  show a comparable amount of scene whatever the source resolution.
+  """
+  h, w = image.shape[:2]
+  scale = side / min(h, w)
+  size = (max(side, round(w * scale)), max(side, round(h * scale)))
+  return np.asarray(Image.fromarray(image).resize(size, Image.LANCZOS))
+
+
+def package_file(package: str, relative: str) -> pathlib.Path:
+  """A file shipped inside an installed Python package (never a download)."""
+  module = importlib.import_module(package)
+  path = pathlib.Path(module.__file__).parent / relative
+  if not path.is_file():
+    raise FileNotFoundError(f"{path}: photo missing from the installed {package} wheel")
+  return path

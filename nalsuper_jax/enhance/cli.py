@@ -1,5 +1,6 @@
 """`nalsuper-enhance`: brighten photos with a trained model and a prompt.
 
+  nalsuper-enhance --output=out/ photo.jpg                      # the shipped model
   nalsuper-enhance --workdir=workdirs/demo/default --output=out/ photos/ "raw/*.png"
   nalsuper-enhance --checkpoint=run/checkpoints/600 --prompt="a bright photo" --output=out/ a.jpg
 
@@ -34,8 +35,9 @@ def _parser() -> argparse.ArgumentParser:
   p = usage.Parser(prog=PROG, description=__doc__.split("\n\n")[0],
                    formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
-  src = p.add_mutually_exclusive_group(required=True)
-  src.add_argument("--workdir", help="a training workdir (config.json + checkpoints/)")
+  src = p.add_mutually_exclusive_group()
+  src.add_argument("--workdir", help="a training workdir (config.json + checkpoints/); "
+                   "neither this nor --checkpoint: the model shipped in the package")
   src.add_argument("--checkpoint", help="one checkpoint: <workdir>/checkpoints/<step>")
   p.add_argument("--which", type=usage.checkpoint_choice, default="latest",
                  help="with --workdir: latest, best (by eval PSNR) or a step number")
@@ -110,6 +112,9 @@ def _checked(args: argparse.Namespace) -> None:
     raise usage.UsageError(f"--suffix={args.suffix!r}: contains a path separator; "
                            "expected text appended to the file stem")
   usage.output_folder(args.output)
+  if not args.workdir and not args.checkpoint:
+    usage.tile_options(args.tile, args.overlap, usage.shipped_multiple())
+    return
   if args.workdir:
     workdir, which = args.workdir, args.which
   else:
@@ -134,8 +139,10 @@ def main(argv: Sequence[str] | None = None) -> int:
   for line in missing:
     print(f"{PROG}: {line}", file=sys.stderr)
   try:
-    enhancer = (Enhancer.from_workdir(args.workdir, args.which, tile=args.tile,
-                                      overlap=args.overlap) if files else None)
+    options = dict(tile=args.tile, overlap=args.overlap)
+    enhancer = None if not files else (
+        Enhancer.from_workdir(args.workdir, args.which, **options) if args.workdir
+        else Enhancer.pretrained(**options))
   except CheckpointError as e:
     usage.report(PROG, e)
     return 1

@@ -1,6 +1,6 @@
 """`Enhancer`: a trained NaLSuper as a function on NumPy images, with prompts.
 
-    enhancer = Enhancer.from_workdir("workdirs/demo/default")
+    enhancer = Enhancer.pretrained()          # or .from_workdir("workdirs/demo/default")
     bright = enhancer(photo_uint16, prompt="a bright photo, neutral white balance")
 
 Any size in, same size out: inputs are reflect-padded up to the next
@@ -27,7 +27,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from nalsuper_jax import checkpoints, compile_cache, inference
+from nalsuper_jax import checkpoints, compile_cache, inference, shipped
 from nalsuper_jax.enhance import photo_io, tiling
 from nalsuper_jax.models import NaLSuper, pad_to_multiple
 from nalsuper_jax.text import LoadedTextEncoder
@@ -76,6 +76,18 @@ class Enhancer:
     model, text, image_params, text_params, step = checkpoints.restore_params(
         config, workdir, checkpoint)
     options.setdefault("default_prompt", config.eval.default_prompt or "")
+    return cls(model, text, image_params, text_params, step=step, **options)
+
+  @classmethod
+  def pretrained(cls, directory: str | pathlib.Path | None = None, **options) -> "Enhancer":
+    """The model shipped inside the package (`make pretrained`; its card is
+    nalsuper_jax/weights/README.md), or one `shipped.write` put in `directory`.
+    Needs no training and no workdir."""
+    compile_cache.enable()
+    config, model, text, image_params, text_params, metadata = shipped.load(
+        shipped.SHIPPED_DIR if directory is None else directory)
+    options.setdefault("default_prompt", config.eval.default_prompt or "")
+    step = int(metadata["step"]) if metadata.get("step", "").isdigit() else None
     return cls(model, text, image_params, text_params, step=step, **options)
 
   @property

@@ -11,13 +11,14 @@ argparse's own errors into the same one line, and both exit with status 2.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import pathlib
 import sys
 import traceback
 from typing import NoReturn
 
-from nalsuper_jax import checkpoints
+from nalsuper_jax import checkpoints, shipped
 from nalsuper_jax.enhance import tiling
 from nalsuper_jax.models import NaLSuperConfig
 
@@ -84,6 +85,19 @@ def workdir_multiple(workdir: str | os.PathLike, which: str | int = "latest") ->
     return NaLSuperConfig.from_config(config.model).multiple
   except (checkpoints.CheckpointError, ValueError, KeyError) as e:
     raise UsageError(f"{path / checkpoints.CONFIG_FILE}: {e}") from None
+
+
+def shipped_multiple() -> int:
+  """The shipped model's size multiple; a UsageError when none is shipped."""
+  config_path = shipped.SHIPPED_DIR / shipped.CONFIG_FILE
+  if not (shipped.SHIPPED_DIR / shipped.WEIGHTS_FILE).is_file() or not config_path.is_file():
+    raise UsageError(f"{shipped.SHIPPED_DIR}: no shipped model; pass --workdir (or train "
+                     "the shipped one with `make pretrained`)")
+  try:
+    config = json.loads(config_path.read_text())
+    return NaLSuperConfig.from_config(config["model"]).multiple
+  except (json.JSONDecodeError, UnicodeDecodeError, ValueError, KeyError, TypeError) as e:
+    raise UsageError(f"{config_path}: {e}") from None
 
 
 def tile_options(tile: int, overlap: int, multiple: int) -> None:

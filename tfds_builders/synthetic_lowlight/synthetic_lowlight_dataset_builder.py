@@ -19,7 +19,6 @@ No manual_dir is needed:  tfds build tfds_builders/synthetic_lowlight --data_dir
 """
 
 import functools
-import importlib
 import json
 import pathlib
 import zlib
@@ -35,27 +34,10 @@ CROPS = {"train": (20, (256, 256)), "test": (4, (240, 320))}  # split -> (crops 
 SEED = 20250113  # arXiv 2501.06546's month, for the record
 
 
-def photo_path(package: str, relative: str) -> pathlib.Path:
-  """A file inside an installed package's wheel (never a download)."""
-  module = importlib.import_module(package)
-  path = pathlib.Path(module.__file__).parent / relative
-  if not path.is_file():
-    raise FileNotFoundError(f"{path}: photo missing from the installed {package} wheel")
-  return path
-
-
 @functools.cache
 def photos() -> tuple[dict, ...]:
   """The photo list of photos.jsonl, parsed once."""
   return tuple(json.loads(line) for line in PHOTOS.read_text().splitlines() if line.strip())
-
-
-def _scaled(image: np.ndarray) -> np.ndarray:
-  from PIL import Image  # pylint: disable=import-outside-toplevel
-  h, w = image.shape[:2]
-  scale = SHORT_SIDE / min(h, w)
-  size = (max(SHORT_SIDE, round(w * scale)), max(SHORT_SIDE, round(h * scale)))
-  return np.asarray(Image.fromarray(image).resize(size, Image.LANCZOS))
 
 
 class SyntheticConfig(paired.PairedConfig):
@@ -74,7 +56,7 @@ class Builder(paired.PairedImageBuilder):
     del manual_dir  # everything ships with the installed packages
     splits = {split: [] for split in CROPS}
     for photo in photos():
-      path = photo_path(photo["package"], photo["path"])
+      path = images.package_file(photo["package"], photo["path"])
       for crop in range(CROPS[photo["split"]][0]):
         splits[photo["split"]].append(
             paired.Pair(f"{photo['name']}_{crop:02d}", None, path, (photo["name"],)))
@@ -87,7 +69,7 @@ class Builder(paired.PairedImageBuilder):
     split = "test" if any(pair.name.startswith(n + "_") for n in self._test_photos) else "train"
     height, width = CROPS[split][1]
     rng = np.random.default_rng([SEED, zlib.crc32(pair.name.encode())])
-    photo = _scaled(images.read_rgb8(pair.high))
+    photo = images.scale_short_side(images.read_rgb8(pair.high), SHORT_SIDE)
     top = rng.integers(0, photo.shape[0] - height + 1)
     left = rng.integers(0, photo.shape[1] - width + 1)
     clean = photo[top:top + height, left:left + width]

@@ -1,0 +1,172 @@
+"""Real photos: does a model work on photos it never saw, from cameras it never saw?
+
+  python -m bench.real_photos --data_dir=workdirs/pretrained/tfds [--workdir=workdirs/demo/default]
+      [--picture=docs/real_photos.jpg] [--check]
+
+On the held-out `real_photos` test split (one whole Debian package, darkened
+by `degrade.CAMERA` without re-exposure, so the reference is the photo), for
+the shipped model (`Enhancer.pretrained()`) and every `--workdir` given:
+
+- PSNR / SSIM with the default prompt (and, as a second row, with each
+  photo's caption: content plus the reference's appearance words, the
+  paper's protocol), and the margin over the best non-oracle baseline
+  (gamma, CLAHE; fitted on training photos);
+- colour: mean HSV saturation of the outputs over the references' (1.0 = kept);
+- noise and detail: high-frequency energy (image minus its Gaussian blur,
+  sigma 1.5) of the outputs over the references';
+- text control: output luminance in prompt order "dark < dim < well-exposed
+  < bright" on how many images.
+
+`--check` exits 1 unless the shipped model with the default prompt meets issue #14's bar on every
+count: +3 dB over the best baseline, saturation and high-frequency energy
+within 10% and 15% of the references, monotonic on every image. Writes
+bench/results/real_photos-<backend>-<date>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+from bench import common
+from bench.text_control import control_table
+from nalsuper_jax import baselines, metrics
+from nalsuper_jax.data import pipeline
+from nalsuper_jax.enhance import Enhancer, photo_io
+
+DATASET = "real_photos"
+MIN_MARGIN_DB = 3.0
+SATURATION_TOLERANCE = 0.10
+DETAIL_TOLERANCE = 0.15
+BASELINE_FIT_IMAGES = 32
+
+
+def load_split(data_dir: str, split: str, limit: int | None = None
+               ) -> tuple[list[str], list[np.ndarray], list[np.ndarray], list[str]]:
+  """(names, low float [0, 1], high uint8, captions) of a split."""
+  source = pipeline.load_source(DATASET, split, data_dir)
+  n = len(source) if limit is None else min(limit, len(source))
+  examples = [source[i] for i in range(n)]
+  return ([pipeline.text(e["name"]) for e in examples],
+          [np.asarray(e["low"], np.float32) / 255.0 for e in examples],
+          [np.asarray(e["high"], np.uint8) for e in examples],
+          [pipeline.text(e["caption"]) for e in examples])
+
+
+def score(outputs: list[np.ndarray], highs: list[np.ndarray]) -> dict[str, float]:
+  """PSNR/SSIM means and the saturation / high-frequency ratios over the split."""
+  rows = [metrics.image_metrics(o, h) for o, h in zip(outputs, highs)]
+  outs8 = [metrics.to_uint8(o) for o in outputs]
+  return {"psnr": float(np.mean([r["psnr"] for r in rows])),
+          "ssim": float(np.mean([r["ssim"] for r in rows])),
+          "saturation_ratio": float(np.mean([metrics.mean_saturation(o) for o in outs8])
+                                    / np.mean([metrics.mean_saturation(h) for h in highs])),
+          "detail_ratio": float(np.mean([metrics.high_frequency_energy(o) for o in outs8])
+                                / np.mean([metrics.high_frequency_energy(h) for h in highs]))}
+
+
+def baseline_scores(data_dir: str, lows, highs) -> dict[str, dict[str, float]]:
+  """Gamma and CLAHE fitted on training photos, scored like the models."""
+  _, train_lows, train_highs, _ = load_split(data_dir, "train", BASELINE_FIT_IMAGES)
+  fitted = baselines.fit(zip(train_lows, train_highs))
+  outs = [baselines.outputs(lo, hi, fitted) for lo, hi in zip(lows, highs)]
+  return {name: score([o[name] for o in outs], highs) | {"fitted": fitted}
+          for name in ("gamma", "clahe", "oracle_exposure")}
+
+
+def model_scores(enhancer: Enhancer, lows, highs, best_baseline_psnr: float,
+                 prompts: list[str] | None = None) -> dict:
+  """Scores with the default prompt, or with one prompt per image."""
+  prompts = prompts or [None] * len(lows)
+  out = score([enhancer(lo, prompt=p) for lo, p in zip(lows, prompts)], highs)
+  control = control_table(enhancer, lows)
+  return out | {"margin_db": out["psnr"] - best_baseline_psnr, "step": enhancer.step,
+                "monotonic_images": control["monotonic_images"],
+                "num_images": control["num_images"], "mean_luma": control["mean_luma"]}
+
+
+def failures(row: dict) -> list[str]:
+  """What of issue #14's bar a model row misses (empty: it meets all of it)."""
+  out = []
+  if row["margin_db"] < MIN_MARGIN_DB:
+    out.append(f"margin {row['margin_db']:+.2f} dB < +{MIN_MARGIN_DB} dB")
+  if abs(row["saturation_ratio"] - 1) > SATURATION_TOLERANCE:
+    out.append(f"saturation {row['saturation_ratio']:.1%} of the reference")
+  if abs(row["detail_ratio"] - 1) > DETAIL_TOLERANCE:
+    out.append(f"high-frequency energy {row['detail_ratio']:.1%} of the reference")
+  if row["monotonic_images"] != row["num_images"]:
+    out.append(f"text control monotonic on {row['monotonic_images']}/{row['num_images']}")
+  return out
+
+
+def write_picture(path: str, enhancer: Enhancer, lows, highs, rows: int = 2,
+                  height: int = 256) -> None:
+  """input | enhanced | "a bright photo" | reference, `rows` test photos, labelled;
+  each tile the photo's centre at 3:2, `height` pixels high."""
+  from PIL import Image, ImageDraw  # pylint: disable=import-outside-toplevel  # picture only
+  width = height * 3 // 2
+  strips = []
+  for low, high in zip(lows[:rows], highs[:rows]):
+    tiles = [low, enhancer(low), enhancer(low, prompt="a bright photo"),
+             high.astype(np.float32) / 255.0]
+    h, w = low.shape[:2]
+    ch, cw = min(h, w * 2 // 3), min(w, h * 3 // 2)
+    top, left = (h - ch) // 2, (w - cw) // 2
+    strips.append(np.concatenate(
+        [np.asarray(Image.fromarray(metrics.to_uint8(t[top:top + ch, left:left + cw]))
+                    .resize((width, height), Image.LANCZOS)) for t in tiles], axis=1))
+  canvas = Image.fromarray(np.concatenate(strips, axis=0))
+  draw = ImageDraw.Draw(canvas)
+  for i, label in enumerate(("input", "enhanced", '"a bright photo"', "reference")):
+    draw.text((i * width + 6, 4), label, fill=(255, 255, 255))
+  photo_io.write_photo(path, np.asarray(canvas), jpeg_quality=90)
+
+
+def markdown(table: dict) -> str:
+  lines = ["| | PSNR | SSIM | margin over best baseline | saturation / ref | "
+           "HF energy / ref | text control |", "|---|---|---|---|---|---|---|"]
+  for name, r in table.items():
+    model = "margin_db" in r
+    margin = f"{r['margin_db']:+.2f} dB" if model else "-"
+    control = f"{r['monotonic_images']}/{r['num_images']}" if model else "-"
+    lines.append(f"| {name} | {r['psnr']:.2f} | {r['ssim']:.3f} | {margin} | "
+                 f"{r['saturation_ratio']:.0%} | {r['detail_ratio']:.0%} | {control} |")
+  return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  p.add_argument("--data_dir", required=True, help="TFDS data_dir holding real_photos")
+  p.add_argument("--workdir", action="append", default=[],
+                 help="also score this training run (repeatable), e.g. the demo's")
+  p.add_argument("--picture", default=None, help="write the README picture here")
+  p.add_argument("--check", action="store_true", help="exit 1 unless the shipped model "
+                 "meets the bar")
+  p.add_argument("--out", default="bench/results")
+  args = p.parse_args(argv)
+  names, lows, highs, captions = load_split(args.data_dir, "test")
+  table = baseline_scores(args.data_dir, lows, highs)
+  best = max(table["gamma"]["psnr"], table["clahe"]["psnr"])
+  shipped = Enhancer.pretrained()
+  table = {"shipped": model_scores(shipped, lows, highs, best),
+           "shipped, each photo's caption": model_scores(shipped, lows, highs, best, captions)} | {
+      w: model_scores(Enhancer.from_workdir(w), lows, highs, best) for w in args.workdir
+  } | table
+  print(f"{DATASET} test split: {len(names)} held-out photos")
+  print(markdown(table))
+  missed = failures(table["shipped"])
+  print("shipped model: " + ("meets the bar" if not missed else "misses: " + "; ".join(missed)))
+  path = common.record(DATASET, {"command": "python -m bench.real_photos " + " ".join(
+      sys.argv[1:] if argv is None else argv), "names": names, "table": table,
+      "shipped_misses": missed}, args.out)
+  print(f"wrote {path}")
+  if args.picture:
+    write_picture(args.picture, shipped, lows, highs)
+    print(f"wrote {args.picture}")
+  return 1 if args.check and missed else 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

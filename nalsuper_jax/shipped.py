@@ -1,0 +1,109 @@
+"""The model shipped inside the package, so photos enhance without training.
+
+`make pretrained` trains `configs/pretrained.py` and then writes, with
+`write` (`python -m nalsuper_jax.enhance.ship`), into `SHIPPED_DIR`:
+
+  model.safetensors  the evaluated weights (EMA when kept): the image network
+                     under "image/...", and the text tower under "text/..."
+                     only when training changed it (a frozen tower is loaded
+                     from its own checkpoint, as in training);
+  config.json        the training run's config, which rebuilds the network.
+
+`load` checks both against the network the config builds (every shape, no
+non-finite value) and refuses with a message naming the file; it never
+builds an optimizer. `Enhancer.pretrained()` and `nalsuper-enhance` without
+`--workdir` use it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+from typing import Any
+
+import flax.linen as nn
+import jax
+import ml_collections
+import numpy as np
+import safetensors.numpy
+from flax import traverse_util
+
+from nalsuper_jax import checkpoints, files
+from nalsuper_jax.checkpoints import CheckpointError
+from nalsuper_jax.models import NaLSuper
+from nalsuper_jax.text import LoadedTextEncoder
+
+SHIPPED_DIR = pathlib.Path(__file__).with_name("weights")
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+MAX_BYTES = 20 * 2**20   # what a pip wheel can carry comfortably (issue #14: at most 20 MB)
+_SEP = "/"
+
+
+def write(out: str | os.PathLike, config: ml_collections.ConfigDict, image_params: Any,
+          text_params: Any | None, metadata: dict[str, str]) -> pathlib.Path:
+  """Writes weights + config atomically; refuses weights over MAX_BYTES."""
+  out = pathlib.Path(out)
+  tree = {"image": image_params} | ({"text": text_params} if text_params is not None else {})
+  flat = {_SEP.join(k): np.ascontiguousarray(np.asarray(v, np.float32))
+          for k, v in traverse_util.flatten_dict(jax.device_get(tree)).items()}
+  data = safetensors.numpy.save(flat, metadata={k: str(v) for k, v in metadata.items()})
+  if len(data) > MAX_BYTES:
+    raise ValueError(f"{out / WEIGHTS_FILE}: {len(data) / 2**20:.1f} MiB of weights; the "
+                     f"shipped model must stay under {MAX_BYTES / 2**20:.0f} MiB")
+  files.write_atomic(out / CONFIG_FILE, json.dumps(config.to_dict(), indent=2, default=str) + "\n")
+  files.write_atomic(out / WEIGHTS_FILE, data)
+  return out / WEIGHTS_FILE
+
+
+def _read(directory: pathlib.Path) -> tuple[ml_collections.ConfigDict, dict[str, np.ndarray],
+                                             dict[str, str]]:
+  weights, config_path = directory / WEIGHTS_FILE, directory / CONFIG_FILE
+  if not weights.is_file() or not config_path.is_file():
+    raise CheckpointError(f"{directory}: no shipped model ({WEIGHTS_FILE} and {CONFIG_FILE}); "
+                          "train one with `make pretrained`, or pass --workdir")
+  try:
+    config = ml_collections.ConfigDict(json.loads(config_path.read_text()))
+  except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    raise CheckpointError(f"{config_path}: not valid JSON ({e})") from None
+  try:
+    flat = safetensors.numpy.load(weights.read_bytes())
+    with safetensors.safe_open(str(weights), framework="numpy") as f:
+      metadata = f.metadata() or {}
+  except Exception as e:  # pylint: disable=broad-except  # truncated or corrupt file
+    raise CheckpointError(f"{weights}: not a readable safetensors file ({e})") from None
+  return config, flat, metadata
+
+
+def load(directory: str | os.PathLike) -> tuple[
+    ml_collections.ConfigDict, NaLSuper, LoadedTextEncoder | None, Any, Any, dict[str, str]]:
+  """(config, model, text, image params, text params, metadata) of a shipped model."""
+  directory = pathlib.Path(directory)
+  config, flat, metadata = _read(directory)
+  where = directory / WEIGHTS_FILE
+  try:
+    model = checkpoints.build_model(config)
+  except (ValueError, KeyError, TypeError) as e:
+    raise CheckpointError(f"{directory / CONFIG_FILE}: not a NaLSuper config ({e})") from None
+  text = checkpoints.build_text(config, model)
+  expected = jax.eval_shape(lambda: nn.meta.unbox(
+      checkpoints.init_params_fn(config, model, text)(jax.random.key(0))))
+  wanted = {_SEP.join(k): v for k, v in traverse_util.flatten_dict(expected).items()}
+  required = {k for k in wanted if k.startswith("image" + _SEP)}
+  if any(k.startswith("text" + _SEP) for k in flat):  # a trained text tower: all of it
+    required |= {k for k in wanted if k.startswith("text" + _SEP)}
+  missing, unknown = sorted(required - set(flat)), sorted(set(flat) - set(wanted))
+  if missing or unknown:
+    raise CheckpointError(f"{where}: does not match {directory / CONFIG_FILE}: "
+                          f"{len(missing)} weight(s) missing {missing[:3]}, "
+                          f"{len(unknown)} unexpected {unknown[:3]}")
+  for key, array in flat.items():
+    if array.shape != wanted[key].shape:
+      raise CheckpointError(f"{where}: {key} has shape {array.shape}; the config's network "
+                            f"expects {wanted[key].shape}")
+    if not np.isfinite(array).all():
+      raise CheckpointError(f"{where}: {key} holds non-finite values; refusing to use it")
+  tree = traverse_util.unflatten_dict({tuple(k.split(_SEP)): v for k, v in flat.items()})
+  text_params = tree.get("text", text.params if text is not None else None)
+  return config, model, text, tree["image"], text_params, metadata

@@ -1,0 +1,1 @@
+"""Real photos from installed Debian packages and Python wheels (builds offline)."""
