@@ -76,12 +76,12 @@ def baseline_scores(data_dir: str, lows, highs) -> dict[str, dict[str, float]]:
           for name in ("gamma", "clahe", "oracle_exposure")}
 
 
-def model_scores(enhancer: Enhancer, lows, highs, best_baseline_psnr: float,
+def model_scores(enhancer: Enhancer, lows, highs, best_baseline_psnr: float, control: dict,
                  prompts: list[str] | None = None) -> dict:
-  """Scores with the default prompt, or with one prompt per image."""
+  """Scores with the default prompt, or with one prompt per image; `control` is
+  the enhancer's `control_table` (prompt-driven, so one per enhancer)."""
   prompts = prompts or [None] * len(lows)
   out = score([enhancer(lo, prompt=p) for lo, p in zip(lows, prompts)], highs)
-  control = control_table(enhancer, lows)
   return out | {"margin_db": out["psnr"] - best_baseline_psnr, "step": enhancer.step,
                 "monotonic_images": control["monotonic_images"],
                 "num_images": control["num_images"], "mean_luma": control["mean_luma"]}
@@ -150,9 +150,12 @@ def main(argv=None) -> int:
   table = baseline_scores(args.data_dir, lows, highs)
   best = max(table["gamma"]["psnr"], table["clahe"]["psnr"])
   shipped = Enhancer.pretrained()
-  table = {"shipped": model_scores(shipped, lows, highs, best),
-           "shipped, each photo's caption": model_scores(shipped, lows, highs, best, captions)} | {
-      w: model_scores(Enhancer.from_workdir(w), lows, highs, best) for w in args.workdir
+  control = control_table(shipped, lows)
+  table = {"shipped": model_scores(shipped, lows, highs, best, control),
+           "shipped, each photo's caption": model_scores(shipped, lows, highs, best, control,
+                                                         captions)} | {
+      w: model_scores(e, lows, highs, best, control_table(e, lows))
+      for w, e in ((w, Enhancer.from_workdir(w)) for w in args.workdir)
   } | table
   print(f"{DATASET} test split: {len(names)} held-out photos")
   print(markdown(table))

@@ -17,7 +17,6 @@ builds an optimizer. `Enhancer.pretrained()` and `nalsuper-enhance` without
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
 from typing import Any
@@ -27,6 +26,7 @@ import jax
 import ml_collections
 import numpy as np
 import safetensors.numpy
+from etils import epath
 from flax import traverse_util
 
 from nalsuper_jax import checkpoints, files
@@ -36,7 +36,7 @@ from nalsuper_jax.text import LoadedTextEncoder
 
 SHIPPED_DIR = pathlib.Path(__file__).with_name("weights")
 WEIGHTS_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
+CONFIG_FILE = checkpoints.CONFIG_FILE   # the same file a training workdir holds
 MAX_BYTES = 20 * 2**20   # what a pip wheel can carry comfortably (issue #14: at most 20 MB)
 _SEP = "/"
 
@@ -52,7 +52,7 @@ def write(out: str | os.PathLike, config: ml_collections.ConfigDict, image_param
   if len(data) > MAX_BYTES:
     raise ValueError(f"{out / WEIGHTS_FILE}: {len(data) / 2**20:.1f} MiB of weights; the "
                      f"shipped model must stay under {MAX_BYTES / 2**20:.0f} MiB")
-  files.write_atomic(out / CONFIG_FILE, json.dumps(config.to_dict(), indent=2, default=str) + "\n")
+  checkpoints.write_config(epath.Path(out), config)
   files.write_atomic(out / WEIGHTS_FILE, data)
   return out / WEIGHTS_FILE
 
@@ -63,10 +63,7 @@ def _read(directory: pathlib.Path) -> tuple[ml_collections.ConfigDict, dict[str,
   if not weights.is_file() or not config_path.is_file():
     raise CheckpointError(f"{directory}: no shipped model ({WEIGHTS_FILE} and {CONFIG_FILE}); "
                           "train one with `make pretrained`, or pass --workdir")
-  try:
-    config = ml_collections.ConfigDict(json.loads(config_path.read_text()))
-  except (json.JSONDecodeError, UnicodeDecodeError) as e:
-    raise CheckpointError(f"{config_path}: not valid JSON ({e})") from None
+  config = checkpoints.read_config(directory)
   try:
     flat = safetensors.numpy.load(weights.read_bytes())
     with safetensors.safe_open(str(weights), framework="numpy") as f:

@@ -11,7 +11,6 @@ argparse's own errors into the same one line, and both exit with status 2.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pathlib
 import sys
@@ -80,24 +79,25 @@ def workdir_multiple(workdir: str | os.PathLike, which: str | int = "latest") ->
                      "expected a workdir that has trained (run main.py first)")
   if isinstance(which, int) and which not in steps:
     raise UsageError(f"{where}: no checkpoint at step {which}; have {steps}")
+  return _config_multiple(path)
+
+
+def _config_multiple(folder: pathlib.Path) -> int:
+  """The size multiple of the network that `<folder>/config.json` describes."""
   try:
-    config = checkpoints.read_config(path)
+    config = checkpoints.read_config(folder)
     return NaLSuperConfig.from_config(config.model).multiple
-  except (checkpoints.CheckpointError, ValueError, KeyError) as e:
-    raise UsageError(f"{path / checkpoints.CONFIG_FILE}: {e}") from None
+  except (checkpoints.CheckpointError, ValueError, KeyError, TypeError) as e:
+    raise UsageError(f"{folder / checkpoints.CONFIG_FILE}: {e}") from None
 
 
 def shipped_multiple() -> int:
   """The shipped model's size multiple; a UsageError when none is shipped."""
-  config_path = shipped.SHIPPED_DIR / shipped.CONFIG_FILE
-  if not (shipped.SHIPPED_DIR / shipped.WEIGHTS_FILE).is_file() or not config_path.is_file():
-    raise UsageError(f"{shipped.SHIPPED_DIR}: no shipped model; pass --workdir (or train "
+  folder = shipped.SHIPPED_DIR
+  if not (folder / shipped.WEIGHTS_FILE).is_file() or not (folder / shipped.CONFIG_FILE).is_file():
+    raise UsageError(f"{folder}: no shipped model; pass --workdir (or train "
                      "the shipped one with `make pretrained`)")
-  try:
-    config = json.loads(config_path.read_text())
-    return NaLSuperConfig.from_config(config["model"]).multiple
-  except (json.JSONDecodeError, UnicodeDecodeError, ValueError, KeyError, TypeError) as e:
-    raise UsageError(f"{config_path}: {e}") from None
+  return _config_multiple(folder)
 
 
 def tile_options(tile: int, overlap: int, multiple: int) -> None:

@@ -23,6 +23,7 @@ Build:  make photos  (or the same by hand), then
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import logging
 import pathlib
@@ -157,6 +158,19 @@ def webp_members(data: bytes) -> list[bytes]:
   return found
 
 
+def bundle_members(path: pathlib.Path) -> tuple[bytes, ...]:
+  """A bundle's WebP pictures, parsed once for all its photos (a changed file is
+  read again: the cache is keyed by its size and modification time)."""
+  stat = path.stat()
+  return _bundle_members(path, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=2)
+def _bundle_members(path: pathlib.Path, size: int, mtime_ns: int) -> tuple[bytes, ...]:
+  del size, mtime_ns  # cache key only
+  return tuple(webp_members(path.read_bytes()))
+
+
 def _decode(data: bytes, where: str) -> np.ndarray:
   try:
     with Image.open(io.BytesIO(data)) as im:
@@ -196,7 +210,7 @@ def list_photos(manual_dir: pathlib.Path) -> list[Photo]:
                             _largest_landscape(root / name)))
     else:
       for bundle, caption in source.bundles.items():
-        members = webp_members((root / bundle).read_bytes())
+        members = bundle_members(root / bundle)
         photos += [Photo(f"{source.package}:{pathlib.Path(bundle).stem}:{i:03d}", split,
                          caption, root / bundle, i) for i in range(len(members))]
   return photos
@@ -206,7 +220,7 @@ def read_photo(photo: Photo) -> np.ndarray:
   """uint8 RGB pixels of a listed photo at full resolution."""
   if photo.member is None:
     return images.read_rgb8(photo.path)
-  data = webp_members(photo.path.read_bytes())[photo.member]
+  data = bundle_members(photo.path)[photo.member]
   return _decode(data, f"{photo.path} (WebP picture {photo.member})")
 
 
