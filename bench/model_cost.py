@@ -12,6 +12,7 @@ import dataclasses
 
 from bench import common
 from nalsuper_jax import models
+from nalsuper_jax.models import cost
 
 
 def text_encoder_cost() -> dict:
@@ -23,11 +24,10 @@ def text_encoder_cost() -> dict:
   encoder = text.load_text_encoder(cfg)
   ids, mask = encoder.tokenizer(["a well-exposed photo"])
   fn = jax.jit(lambda p, i, m: encoder.module.apply({"params": p}, i, m))
-  cost = fn.lower(encoder.params, ids, mask).compile().cost_analysis()
-  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  flops = cost.lowered_flops(fn.lower(encoder.params, ids, mask))
   params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(encoder.params))
   return {"checkpoint": cfg.checkpoint, "params": params, "tokens": cfg.max_len,
-          "gflops": float(cost.get("flops", 0.0)) / 1e9}
+          "gflops": flops / 1e9}
 
 
 def main(argv=None):

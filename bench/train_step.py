@@ -1,31 +1,67 @@
 """Training throughput: step time, images/s, compile time, and achieved FLOP/s
-as a fraction of this machine's float32 matmul peak, measured in the same run.
+as a fraction of this machine's matmul peak, measured in the same run.
 
-  python -m bench.train_step [--model small] [--crops 128,256] [--batch 8] [--steps 5]
+  python -m bench.train_step [--models small,base] [--crops 128,256] [--batches 8,32] [--steps 5]
 
 Uses the real jitted train step (`train.make_train_step`: forward, backward,
 AdamW, text encoder) on random uint8 batches over a mesh of all local
-devices. FLOPs per step come from XLA's cost analysis of the compiled step.
-The matmul peak is the best of several 2048x2048 float32 products.
-Writes bench/results/train_step-<backend>-<date>.json.
+devices. FLOPs per step come from XLA's cost analysis of the lowered step
+(`models.cost.lowered_flops`: the same count on every backend).
+The matmul peak is the best of several n x n products in each dtype measured
+(n = 2048 on CPU, 8192 on accelerators). On a GPU whose published dense peak
+is known (`PUBLISHED_PEAK_TFLOPS`) each row also gets its model FLOP
+utilisation (MFU) against that peak: bfloat16 rows against the bfloat16 tensor
+core peak, float32 rows against the TF32 one (XLA's default precision lets
+float32 matmuls and convolutions run on TF32 tensor cores).
+Writes bench/results/train_step-<backend>-<date>.json after every row, so a
+run stopped part way keeps the rows it finished.
+
+  python -m bench.train_step --recount=bench/results/train_step-gpu-<date>.json
+
+recounts the FLOPs of a results file written before the count was taken from
+the lowered program (the GPU's compiled count left out the convolutions): the
+step times stay as measured; the FLOPs, and so GFLOP/s and MFU, are those of
+the same program lowered here (FLOPs do not depend on the backend).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
+import json
+import pathlib
 import sys
 import time
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from bench import common
+from nalsuper_jax import files
+from nalsuper_jax.models import cost
 
 
-def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
-  """Best float32 GFLOP/s of an n x n @ n x n product (2 n^3 FLOPs)."""
-  a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+# Dense (no sparsity) tensor-core peaks from NVIDIA's H100/H200 SXM data sheets,
+# TFLOP/s; matched against `device_kind` by substring.
+PUBLISHED_PEAK_TFLOPS = {
+    "H100": {"bfloat16": 989.4, "float32": 494.7},
+    "H200": {"bfloat16": 989.4, "float32": 494.7},
+}
+
+
+def published_peak_tflops(device_kind: str, dtype: str) -> float | None:
+  """The data-sheet dense peak for this device and dtype, or None if unknown."""
+  for name, peaks in PUBLISHED_PEAK_TFLOPS.items():
+    if name in device_kind:
+      return peaks.get(dtype)
+  return None
+
+
+def matmul_peak_gflops(n: int = 2048, repeats: int = 5, dtype: str = "float32") -> float:
+  """Best GFLOP/s of an n x n @ n x n product (2 n^3 FLOPs) in `dtype`."""
+  a = jax.random.normal(jax.random.key(0), (n, n), jnp.dtype(dtype))
   f = jax.jit(lambda x: x @ x)
   f(a).block_until_ready()
   best = min(_timed(lambda: f(a).block_until_ready()) for _ in range(repeats))
@@ -38,9 +74,10 @@ def _timed(fn) -> float:
   return time.perf_counter() - start
 
 
-def measure(model_size: str, crop: int, batch: int, steps: int, dtype: str = "float32",
-            conv_kernel_grad: str = "auto") -> dict:
-  """One (size, crop) row: compile s, median step s, images/s, GFLOP per step."""
+def build_step(model_size: str, crop: int, batch: int, dtype: str = "float32",
+               conv_kernel_grad: str = "auto") -> tuple[Any, tuple]:
+  """The jitted train step of one configuration and its arguments (state,
+  one random batch, text-tower params), ready to lower."""
   from configs import default  # pylint: disable=import-outside-toplevel
   from nalsuper_jax import checkpoints, models, sharding, train  # pylint: disable=import-outside-toplevel
   config = default.get_config()
@@ -63,18 +100,24 @@ def measure(model_size: str, crop: int, batch: int, steps: int, dtype: str = "fl
           "high": rng.integers(0, 255, (batch, crop, crop, 3), dtype=np.uint8),
           "ids": ids, "mask": mask}
   data = sharding.global_batch(host, sharding.batch_sharding(mesh))
+  return step, (state, data, text.params)
+
+
+def measure(model_size: str, crop: int, batch: int, steps: int, dtype: str = "float32",
+            conv_kernel_grad: str = "auto") -> dict:
+  """One (size, crop) row: compile s, median step s, images/s, GFLOP per step."""
+  step, (state, data, text_params) = build_step(model_size, crop, batch, dtype, conv_kernel_grad)
   start = time.perf_counter()
-  compiled = step.lower(state, data, text.params).compile()
+  lowered = step.lower(state, data, text_params)
+  compiled = lowered.compile()
   compile_s = time.perf_counter() - start
-  cost = compiled.cost_analysis()
-  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-  flops = float(cost.get("flops", 0.0))
-  state, metrics = compiled(state, data, text.params)  # warm-up
+  flops = cost.lowered_flops(lowered)
+  state, metrics = compiled(state, data, text_params)  # warm-up
   jax.block_until_ready(metrics)
   times, losses = [], [float(metrics["loss/total"])]
   for _ in range(steps):
     start = time.perf_counter()
-    state, metrics = compiled(state, data, text.params)
+    state, metrics = compiled(state, data, text_params)
     jax.block_until_ready(metrics)
     times.append(time.perf_counter() - start)
     losses.append(float(metrics["loss/total"]))
@@ -86,34 +129,70 @@ def measure(model_size: str, crop: int, batch: int, steps: int, dtype: str = "fl
           "steps_timed": steps, "devices": jax.device_count(), "losses": losses}
 
 
+def recount(path: str) -> list[dict]:
+  """Rewrites a results file's FLOPs with the lowered-program count (see the
+  module docstring); the accelerator's own conv-kernel-gradient form
+  ("batched") is the program lowered, whatever the row says."""
+  result = json.loads(pathlib.Path(path).read_text())
+  for row in result["rows"]:
+    step, args = build_step(row["model"], row["crop"], row["batch"], row["dtype"], "batched")
+    flops = cost.lowered_flops(step.lower(*args))
+    row["gflop_per_step"] = flops / 1e9
+    row["gflops_achieved"] = flops / 1e9 / row["step_s"]
+    peaks = row.get("matmul_peaks_gflops", result["matmul_peaks_gflops"])  # its own run's
+    row["fraction_of_matmul_peak"] = row["gflops_achieved"] / peaks[row["dtype"]]
+    if "published_peak_tflops" in row:
+      row["mfu"] = row["gflops_achieved"] / (1e3 * row["published_peak_tflops"])
+    print(f"{row['model']} {row['dtype']} {row['crop']} b{row['batch']}: "
+          f"{row['gflop_per_step']:.1f} GFLOP/step, {row['gflops_achieved']:.0f} GFLOP/s"
+          + (f", MFU {100 * row['mfu']:.1f}%" if "mfu" in row else ""), flush=True)
+  result["flops_recounted"] = (f"python -m bench.train_step --recount={path} "
+                               f"(lowered program, {common.machine()['machine']})")
+  files.write_atomic(path, json.dumps(result, indent=2))
+  return result["rows"]
+
+
 def main(argv=None) -> list[dict]:
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  p.add_argument("--model", default="small")
+  p.add_argument("--models", default="small", help="comma list of model sizes")
   p.add_argument("--crops", default="128,256")
-  p.add_argument("--batch", type=int, default=8)
+  p.add_argument("--batches", default="8", help="comma list of batch sizes")
   p.add_argument("--steps", type=int, default=5)
   p.add_argument("--dtypes", default="float32", help="e.g. float32,bfloat16")
   p.add_argument("--conv_kernel_grads", default="auto",
                  help="config.model.conv_kernel_grad values to compare, e.g. batched,auto")
   p.add_argument("--out", default="bench/results")
+  p.add_argument("--recount", default=None, help="results file whose FLOPs to recount")
   args = p.parse_args(argv)
-  peak = matmul_peak_gflops()
-  print(f"float32 matmul peak: {peak:.1f} GFLOP/s", flush=True)
-  rows = []
-  for dtype in args.dtypes.split(","):
-    for crop, mode in ((int(c), m) for c in args.crops.split(",")
-                       for m in args.conv_kernel_grads.split(",")):
-      row = measure(args.model, crop, args.batch, args.steps, dtype, mode)
-      row["fraction_of_matmul_peak"] = row["gflops_achieved"] / peak
-      rows.append(row)
-      print(f"{args.model} {dtype} {crop}x{crop} b{args.batch} kernel grad {mode}: "
-            f"step {row['step_s']:.3f} s, "
-            f"{row['images_per_s']:.1f} img/s, compile {row['compile_s']:.1f} s, "
-            f"{row['gflops_achieved']:.1f} GFLOP/s ({100 * row['fraction_of_matmul_peak']:.0f}% "
-            "of matmul peak)", flush=True)
+  if args.recount:
+    return recount(args.recount)
+  dtypes = args.dtypes.split(",")
+  accelerator = jax.default_backend() != "cpu"
+  peaks = {d: matmul_peak_gflops(8192 if accelerator else 2048, dtype=d) for d in dtypes}
+  for d, v in peaks.items():
+    print(f"{d} matmul peak: {v:.1f} GFLOP/s", flush=True)
+  kind = jax.devices()[0].device_kind
   command = "python -m bench.train_step " + " ".join(sys.argv[1:] if argv is None else argv)
-  path = common.record("train_step", {"command": command.strip(),
-                                      "matmul_peak_gflops": peak, "rows": rows}, args.out)
+  rows = []
+  for model, dtype, crop, batch, mode in itertools.product(
+      args.models.split(","), dtypes, [int(c) for c in args.crops.split(",")],
+      [int(b) for b in args.batches.split(",")], args.conv_kernel_grads.split(",")):
+    row = measure(model, crop, batch, args.steps, dtype, mode)
+    row["fraction_of_matmul_peak"] = row["gflops_achieved"] / peaks[dtype]
+    published = published_peak_tflops(kind, dtype) if accelerator else None
+    if published:
+      row["published_peak_tflops"] = published
+      row["mfu"] = row["gflops_achieved"] / (1e3 * published)
+    rows.append(row)
+    print(f"{model} {dtype} {crop}x{crop} b{batch} kernel grad {mode}: "
+          f"step {row['step_s']:.4f} s, "
+          f"{row['images_per_s']:.1f} img/s, compile {row['compile_s']:.1f} s, "
+          f"{row['gflops_achieved']:.1f} GFLOP/s ({100 * row['fraction_of_matmul_peak']:.0f}% "
+          "of matmul peak" + (f", MFU {100 * row['mfu']:.1f}%" if published else "") + ")",
+          flush=True)
+    path = common.record("train_step", {
+        "command": command.strip(), "matmul_peak_gflops": peaks[dtypes[0]],
+        "matmul_peaks_gflops": peaks, "rows": rows}, args.out)
   print(f"wrote {path}")
   return rows
 

@@ -47,3 +47,61 @@ def test_real_photo_scores_and_the_bar():
   missed = real_photos.failures(row | {"margin_db": 2.0, "detail_ratio": 1.3,
                                        "monotonic_images": 3})
   assert len(missed) == 3 and "margin" in missed[0] and "high-frequency" in missed[1]
+
+
+def test_published_peak_and_the_gpu_train_table():
+  from bench import train_step
+  assert train_step.published_peak_tflops("NVIDIA H200", "bfloat16") == 989.4
+  assert train_step.published_peak_tflops("NVIDIA H100 80GB HBM3", "float32") == 494.7
+  assert train_step.published_peak_tflops("cpu", "float32") is None
+  row = {"model": "small", "dtype": "bfloat16", "crop": 256, "batch": 32, "step_s": 0.5,
+         "images_per_s": 64.0, "compile_s": 1.0, "gflop_per_step": 100.0,
+         "gflops_achieved": 200.0, "fraction_of_matmul_peak": 0.5}
+  cpu = run.train_table({"matmul_peak_gflops": 400.0, "rows": [row]})
+  assert "MFU" not in cpu and "| 50% |" in cpu
+  gpu = run.train_table({"matmul_peaks_gflops": {"bfloat16": 400.0},
+                         "rows": [row | {"mfu": 0.123}]})
+  assert gpu.splitlines()[2].endswith("| MFU |") and gpu.endswith("| 50% | 12.3% |")
+
+
+def test_flops_counted_before_compilation_include_the_backward_convolutions():
+  """The lowered count (the one every backend agrees on) against the CPU's count
+  of the compiled program, for a convolution's forward and both gradients."""
+  import jax
+  import jax.numpy as jnp
+  from nalsuper_jax.models import cost
+  x = jax.ShapeDtypeStruct((2, 16, 24, 8), jnp.float32)
+  k = jax.ShapeDtypeStruct((3, 3, 8, 12), jnp.float32)
+  def loss(x, k):
+    y = jax.lax.conv_general_dilated(x, k, (1, 1), "SAME",
+                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    return jnp.sum(y * y)
+  lowered = jax.jit(jax.grad(loss, argnums=(0, 1))).lower(x, k)
+  compiled = lowered.compile().cost_analysis()
+  compiled = compiled[0] if isinstance(compiled, (list, tuple)) else compiled
+  forward = cost.xla_flops(lambda x, k: jax.lax.conv_general_dilated(
+      x, k, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")), x, k)
+  assert cost.lowered_flops(lowered) == pytest.approx(compiled["flops"], rel=0.05)
+  assert cost.lowered_flops(lowered) >= 3 * forward  # forward + input grad + kernel grad
+
+
+def test_recount_rewrites_flops_and_mfu_from_the_lowered_step(tmp_path):
+  import json
+  from bench import model_cost, train_step
+  from nalsuper_jax import models
+  path = tmp_path / "train_step-gpu.json"
+  row = {"model": "tiny", "dtype": "float32", "crop": 32, "batch": 2, "step_s": 0.25,
+         "gflop_per_step": 0.001, "published_peak_tflops": 1.0}
+  path.write_text(json.dumps({"matmul_peaks_gflops": {"float32": 500.0}, "rows": [row]}))
+  train_step.recount(str(path))
+  out = json.loads(path.read_text())
+  got = out["rows"][0]
+  # The image network forward + backward (~3x its forward) plus the frozen
+  # text tower's forward over the batch's two captions.
+  forward = models.model_cost(models.model_config("tiny"), 32, 32).gflops * 2
+  text = model_cost.text_encoder_cost()["gflops"] * 2
+  assert 2.5 * forward + text < got["gflop_per_step"] < 4.5 * forward + 1.1 * text
+  assert got["gflops_achieved"] == pytest.approx(got["gflop_per_step"] / 0.25)
+  assert got["mfu"] == pytest.approx(got["gflops_achieved"] / 1e3)
+  assert got["fraction_of_matmul_peak"] == pytest.approx(got["gflops_achieved"] / 500.0)
+  assert "--recount" in out["flops_recounted"]
