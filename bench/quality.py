@@ -1,16 +1,20 @@
 """Quality on the `synthetic_lowlight` test split, and the text ablations.
 
-  python -m bench.quality [--steps 600 --crop 96] [--root workdirs/bench_quality]
+  python -m bench.quality [--steps 600 --crop 96] [--seeds 0,1,2] [--root workdirs/bench_quality]
 
-Trains three networks with the same budget (`configs/default.py` with
---steps/--crop): NaLSuper (TCM word cross-attention + sentence FiLM),
+Trains four networks with the same budget (`configs/default.py` with
+--steps/--crop), once per seed: NaLSuper (TCM word cross-attention +
+sentence FiLM), NaLSuper with text-conditioned IFA (`model.ifa_text`),
 FiLM-only (sentence-level conditioning, the InstructIR style) and text-free
-(no TCM, no FiLM). Evaluates on the test split: the input, the classical
-baselines (fitted on the train split), NaLSuper with each image's caption,
-with the default prompt and with captions shuffled across images (image i
-gets caption i+1), FiLM-only with captions, text-free. PSNR/SSIM on 8-bit
-outputs and their GT-mean variants. Reruns reuse finished trainings in
---root. Writes bench/results/quality-<backend>-<date>.json.
+(no TCM, no FiLM). Evaluates each seed on the test split: the input, the
+classical baselines (fitted on the train split), NaLSuper with each image's
+caption, with the default prompt and with captions shuffled across images
+(image i gets caption i+1), the IFA-text and FiLM-only networks with
+captions, text-free. PSNR/SSIM on 8-bit outputs and their GT-mean variants;
+each row is the mean over seeds with its sample standard deviation, and the
+verdict counts a difference only where it exceeds the two rows' spread.
+Reruns reuse finished trainings in --root. Writes
+bench/results/quality-<backend>-<date>.json.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from bench import common
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 VARIANTS = {
     "nalsuper": [],
+    "ifa_text": ["--config.model.ifa_text=True"],
     "film_only": ["--config.model.cross_attention=False"],
     "text_free": ["--config.model.film=False", "--config.model.cross_attention=False"],
 }
@@ -41,9 +46,11 @@ def ensure_data(data_dir: str) -> None:
   synthetic.Builder(data_dir=data_dir).download_and_prepare()
 
 
-def train(variant: str, workdir: pathlib.Path, data_dir: str, steps: int, crop: int) -> None:
+def train(variant: str, workdir: pathlib.Path, data_dir: str, steps: int, crop: int,
+          seed: int = 0) -> None:
   cmd = [sys.executable, "main.py", "--config=configs/default.py", f"--workdir={workdir}",
          f"--config.data.data_dir={data_dir}", "--mode=train", f"--config.train.steps={steps}",
+         f"--config.seed={seed}",
          f"--config.data.crop={crop}", "--config.train.eval_every=0",
          f"--config.train.checkpoint_every={steps}", *VARIANTS[variant]]
   print(f"training {variant}: {' '.join(cmd[1:])}", flush=True)
@@ -57,6 +64,7 @@ def _mean(rows: list[dict]) -> dict:
 
 
 def evaluate(root: pathlib.Path, data_dir: str) -> dict[str, dict]:
+  """One seed's table: every row of LABELS, from the trainings under `root`."""
   from nalsuper_jax import baselines, metrics  # pylint: disable=import-outside-toplevel
   from nalsuper_jax.data import pipeline  # pylint: disable=import-outside-toplevel
   from nalsuper_jax import checkpoints  # pylint: disable=import-outside-toplevel
@@ -80,6 +88,8 @@ def evaluate(root: pathlib.Path, data_dir: str) -> dict[str, dict]:
   table["nalsuper_default_prompt"] = score([full(l) for l in lows])
   shuffled = caps[1:] + caps[:1]
   table["nalsuper_shuffled_captions"] = score([full(l, c) for l, c in zip(lows, shuffled)])
+  ifa = Enhancer.from_workdir(root / "ifa_text")
+  table["ifa_text_caption"] = score([ifa(l, c) for l, c in zip(lows, caps)])
   film = Enhancer.from_workdir(root / "film_only")
   table["film_only_caption"] = score([film(l, c) for l, c in zip(lows, caps)])
   free = Enhancer.from_workdir(root / "text_free")
@@ -97,51 +107,105 @@ LABELS = {
     "nalsuper_caption": "NaLSuper, each image's caption",
     "nalsuper_default_prompt": "NaLSuper, default prompt",
     "nalsuper_shuffled_captions": "NaLSuper, captions shuffled across images",
+    "ifa_text_caption": "NaLSuper + text-conditioned IFA, caption",
     "film_only_caption": "FiLM-only (sentence conditioning), caption",
     "text_free": "text-free (no TCM, no FiLM)",
 }
 
 
-def markdown(table: dict[str, dict]) -> str:
+def summarise(tables: list[dict[str, dict]], seeds: list[int]) -> dict[str, dict]:
+  """Per row and metric: the mean over seeds, the sample standard deviation
+  (0 for one seed) and the per-seed values."""
+  summary = {}
+  for key in LABELS:
+    summary[key] = {}
+    for m in METRICS:
+      values = [t[key][m] for t in tables]
+      summary[key][m] = {"mean": float(np.mean(values)),
+                         "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+                         "values": values}
+  summary["_meta"] = tables[0]["_meta"] | {"seeds": seeds}
+  return summary
+
+
+def _cell(x: dict, digits: int) -> str:
+  return f"{x['mean']:.{digits}f}" + (f" ± {x['std']:.{digits}f}" if x["std"] else "")
+
+
+def markdown(summary: dict[str, dict]) -> str:
+  """Mean ± sample std over seeds (no ± where every seed gave the same value)."""
   lines = ["| method | PSNR | SSIM | PSNR (GT-mean) | SSIM (GT-mean) |", "|---|---|---|---|---|"]
   for key, label in LABELS.items():
-    r = table[key]
-    lines.append(f"| {label} | {r['psnr']:.2f} | {r['ssim']:.3f} | {r['psnr_gt_mean']:.2f} | "
-                 f"{r['ssim_gt_mean']:.3f} |")
+    r = summary[key]
+    lines.append(f"| {label} | {_cell(r['psnr'], 2)} | {_cell(r['ssim'], 3)} | "
+                 f"{_cell(r['psnr_gt_mean'], 2)} | {_cell(r['ssim_gt_mean'], 3)} |")
   return "\n".join(lines)
 
 
-def verdict(table: dict[str, dict]) -> str:
-  """One sentence on whether the words helped, from the numbers themselves."""
-  cap = table["nalsuper_caption"]["psnr"]
-  free, shuffled = table["text_free"]["psnr"], table["nalsuper_shuffled_captions"]["psnr"]
-  film = table["film_only_caption"]["psnr"]
-  helps = cap > free and cap > shuffled
-  return (f"{'Text helps' if helps else 'Text does not help'} at this budget: captions vs "
-          f"text-free {cap - free:+.2f} dB, vs shuffled captions {cap - shuffled:+.2f} dB; "
-          f"word cross-attention vs FiLM-only {cap - film:+.2f} dB (PSNR).")
+# (row, compared with, what the difference says)
+COMPARISONS = (
+    ("nalsuper_caption", "text_free", "captions vs text-free"),
+    ("nalsuper_caption", "nalsuper_shuffled_captions", "vs shuffled captions"),
+    ("nalsuper_caption", "film_only_caption", "word cross-attention vs FiLM-only"),
+    ("ifa_text_caption", "nalsuper_caption", "text-conditioned IFA vs without"),
+)
+
+
+def verdict(summary: dict[str, dict]) -> str:
+  """Which PSNR differences exceed the spread: a difference of means counts
+  only where it is larger than the two rows' standard deviations added. One
+  seed measures no spread, and then nothing is claimed beyond the numbers."""
+  seeds = len(summary["_meta"].get("seeds", [0]))
+  parts, real = [], []
+  for a, b, what in COMPARISONS:
+    x, y = summary[a]["psnr"], summary[b]["psnr"]
+    diff, spread = x["mean"] - y["mean"], x["std"] + y["std"]
+    beyond = seeds > 1 and abs(diff) > spread
+    parts.append(f"{what} {diff:+.2f} dB" + (f" (spread {spread:.2f}"
+                                              f"{', exceeds it' if beyond else ''})"
+                                              if seeds > 1 else ""))
+    real.append(beyond and diff > 0)
+  if seeds == 1:
+    return ("One seed, so no spread is measured and no difference is called real "
+            "(PSNR): " + "; ".join(parts) + ".")
+  helps = real[0] and real[1]
+  return (f"Over {seeds} seeds, text "
+          f"{'helps beyond the spread' if helps else 'does not help beyond the spread'} "
+          f"at this budget (PSNR): " + "; ".join(parts) + ".")
 
 
 def main(argv=None) -> dict:
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument("--steps", type=int, default=600)
   p.add_argument("--crop", type=int, default=96)
+  p.add_argument("--seeds", default="0,1,2", help="comma list; every learned row trains once per seed")
   p.add_argument("--root", default="workdirs/bench_quality")
   p.add_argument("--data_dir", default="workdirs/demo/tfds")
   p.add_argument("--out", default="bench/results")
   args = p.parse_args(argv)
+  seeds = [int(v) for v in args.seeds.split(",")]
   root = pathlib.Path(args.root) / f"steps{args.steps}_crop{args.crop}"
   data_dir = os.path.abspath(args.data_dir)
   ensure_data(data_dir)
-  for variant in VARIANTS:
-    train(variant, root / variant, data_dir, args.steps, args.crop)
-  table = evaluate(root, data_dir)
-  print(markdown(table))
+  tables = []
+  for seed in seeds:
+    for variant in VARIANTS:
+      train(variant, seed_root(root, seed) / variant, data_dir, args.steps, args.crop, seed)
+    tables.append(evaluate(seed_root(root, seed), data_dir))
+  summary = summarise(tables, seeds)
+  print(markdown(summary))
+  print(verdict(summary))
   command = "python -m bench.quality " + " ".join(sys.argv[1:] if argv is None else argv)
   path = common.record("quality", {"command": command.strip(), "steps": args.steps,
-                                   "crop": args.crop, "table": table}, args.out)
+                                   "crop": args.crop, "seeds": seeds, "table": summary,
+                                   "per_seed": tables}, args.out)
   print(f"wrote {path}")
-  return table
+  return summary
+
+
+def seed_root(root: pathlib.Path, seed: int) -> pathlib.Path:
+  """Where one seed's trainings live (`bench.text_control` reads the first)."""
+  return root / f"seed{seed}"
 
 
 if __name__ == "__main__":

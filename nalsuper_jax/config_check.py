@@ -60,6 +60,7 @@ def validate(config: ml_collections.ConfigDict) -> NaLSuperConfig:
     _require(t[name] > 0, f"config.train.{name}={t[name]} must be positive")
   _require(t.eval_every >= 0, f"config.train.eval_every={t.eval_every} must be >= 0 (0: off)")
   _require(config.loss.w_ssim >= 0, f"config.loss.w_ssim={config.loss.w_ssim} must be >= 0")
+  _require(config.loss.w_fft >= 0, f"config.loss.w_fft={config.loss.w_fft} must be >= 0")
   _require(e.max_images is None or e.max_images > 0,
            f"config.eval.max_images={e.max_images} must be positive or None")
   _require(e.batch_size >= 1, f"config.eval.batch_size={e.batch_size} must be >= 1")

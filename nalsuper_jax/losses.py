@@ -1,4 +1,5 @@
-"""Training losses (ARCHITECTURE.md section 4): Charbonnier + w_ssim * (1 - SSIM).
+"""Training losses (ARCHITECTURE.md section 4): Charbonnier + w_ssim * (1 - SSIM),
+plus an optional Fourier-amplitude term (w_fft; ours, off by default).
 
 Pure functions of NHWC float images in [0, 1]; each weight is a config field.
 """
@@ -48,10 +49,26 @@ def ssim(pred: jax.Array, target: jax.Array, data_range: float = 1.0,
   return jnp.mean(s)
 
 
+def fft_amplitude(pred: jax.Array, target: jax.Array) -> jax.Array:
+  """Mean absolute difference of the images' 2-D Fourier amplitude spectra
+  (per image and channel, orthonormal transform).
+
+  Charbonnier and SSIM are lowest for the conditional median, which blurs
+  whatever the noise hides; the amplitude spectrum ignores phase, so this term
+  charges for lost high-frequency energy without asking for the exact texture
+  (the idea of the focal frequency loss, Jiang et al. 2021, and of MIMO-UNet's
+  frequency loss, Cho et al. 2021).
+  """
+  def amplitude(x):
+    return jnp.abs(jnp.fft.rfft2(x.astype(jnp.float32), axes=(1, 2), norm="ortho"))
+  return jnp.mean(jnp.abs(amplitude(pred) - amplitude(target)))
+
+
 def default_config() -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(dict(
       charbonnier_eps=1e-3,  # Charbonnier epsilon
       w_ssim=0.2,            # weight of (1 - SSIM)
+      w_fft=0.0,             # weight of the Fourier-amplitude term (0: the paper's loss)
   ))
 
 
@@ -63,5 +80,8 @@ def loss_terms(pred: jax.Array, target: jax.Array,
   if config.w_ssim:
     terms["ssim"] = ssim(pred, target)
     total = total + config.w_ssim * (1.0 - terms["ssim"])
+  if config.w_fft:
+    terms["fft"] = fft_amplitude(pred, target)
+    total = total + config.w_fft * terms["fft"]
   terms["total"] = total
   return terms

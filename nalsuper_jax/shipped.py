@@ -17,6 +17,7 @@ builds an optimizer. `Enhancer.pretrained()` and `nalsuper-enhance` without
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 from typing import Any
@@ -48,13 +49,28 @@ def write(out: str | os.PathLike, config: ml_collections.ConfigDict, image_param
   tree = {"image": image_params} | ({"text": text_params} if text_params is not None else {})
   flat = {_SEP.join(k): np.ascontiguousarray(np.asarray(v, np.float32))
           for k, v in traverse_util.flatten_dict(jax.device_get(tree)).items()}
-  data = safetensors.numpy.save(flat, metadata={k: str(v) for k, v in metadata.items()})
+  data = _canonical(safetensors.numpy.save(flat, metadata={k: str(v) for k, v in metadata.items()}))
   if len(data) > MAX_BYTES:
     raise ValueError(f"{out / WEIGHTS_FILE}: {len(data) / 2**20:.1f} MiB of weights; the "
                      f"shipped model must stay under {MAX_BYTES / 2**20:.0f} MiB")
   checkpoints.write_config(epath.Path(out), config)
   files.write_atomic(out / WEIGHTS_FILE, data)
   return out / WEIGHTS_FILE
+
+
+def _canonical(data: bytes) -> bytes:
+  """The same safetensors file with its JSON header's keys sorted.
+
+  safetensors writes the metadata map in a hash order that changes from one
+  process to the next, so the same weights gave different bytes (and a
+  spurious diff of the committed file). The format allows any key order and
+  pads the header with spaces to a multiple of 8 bytes; tensor offsets are
+  relative to the data, so only the header changes.
+  """
+  size = int.from_bytes(data[:8], "little")
+  header = json.dumps(json.loads(data[8:8 + size]), sort_keys=True, separators=(",", ":"))
+  header += " " * (-len(header) % 8)
+  return len(header).to_bytes(8, "little") + header.encode() + data[8 + size:]
 
 
 def _read(directory: pathlib.Path) -> tuple[ml_collections.ConfigDict, dict[str, np.ndarray],

@@ -105,3 +105,45 @@ def test_recount_rewrites_flops_and_mfu_from_the_lowered_step(tmp_path):
   assert got["mfu"] == pytest.approx(got["gflops_achieved"] / 1e3)
   assert got["fraction_of_matmul_peak"] == pytest.approx(got["gflops_achieved"] / 500.0)
   assert "--recount" in out["flops_recounted"]
+
+
+def _seed_table(shift: float, spread: dict[str, float] | None = None) -> dict:
+  from bench import quality
+  spread = spread or {}
+  table = {key: {m: 20.0 + spread.get(key, 0.0) * shift for m in quality.METRICS}
+           for key in quality.LABELS}
+  table["_meta"] = {"num_images": 3}
+  return table
+
+
+def test_quality_rows_are_means_with_sample_spread_and_the_verdict_weighs_it():
+  from bench import quality
+  # Over three seeds: captions 2 dB above text-free with a spread of 0.5 (a real
+  # gain); IFA-text 0.3 dB above NaLSuper but with a spread of 1.0 (not real).
+  seeds = []
+  for shift in (-1.0, 0.0, 1.0):
+    t = _seed_table(shift, {"ifa_text_caption": 1.0, "nalsuper_caption": 0.5})
+    for m in quality.METRICS:
+      t["nalsuper_caption"][m] += 2.0
+      t["ifa_text_caption"][m] += 2.3
+    seeds.append(t)
+  summary = quality.summarise(seeds, [0, 1, 2])
+  cap = summary["nalsuper_caption"]["psnr"]
+  assert cap["mean"] == pytest.approx(22.0) and cap["std"] == pytest.approx(0.5)  # ddof=1
+  assert cap["values"] == [21.5, 22.0, 22.5]
+  table = quality.markdown(summary)
+  assert "| NaLSuper, each image's caption | 22.00 ± 0.50 |" in table
+  assert "| input (no enhancement) | 20.00 | 20.000 |" in table  # no spread, no ±
+  verdict = quality.verdict(summary)
+  assert verdict.startswith("Over 3 seeds, text helps beyond the spread")
+  assert "captions vs text-free +2.00 dB (spread 0.50, exceeds it)" in verdict
+  assert "text-conditioned IFA vs without +0.30 dB (spread 1.50)" in verdict
+
+
+def test_quality_verdict_with_one_seed_and_no_gain():
+  from bench import quality
+  summary = quality.summarise([_seed_table(0.0)], [0])
+  assert summary["nalsuper_caption"]["psnr"]["std"] == 0.0
+  verdict = quality.verdict(summary)
+  assert verdict.startswith("One seed, so no spread is measured")
+  assert "captions vs text-free +0.00 dB;" in verdict and "exceeds" not in verdict

@@ -359,3 +359,24 @@ def test_the_shipped_model_brightens_a_dark_photo_without_training():
   out = Enhancer.pretrained()(low)
   assert out.dtype == np.uint8 and out.shape == low.shape
   assert metrics.psnr(out, high) > metrics.psnr(low, high) + 6.0
+
+
+def test_shipped_file_bytes_depend_only_on_the_weights(tmp_path):
+  """safetensors writes its metadata in a per-process hash order; ours sorts the
+  header, so writing the same weights twice gives the same bytes, and the file
+  still reads back (weights and metadata) with safetensors itself."""
+  from configs import tiny
+  params = {"conv": {"kernel": np.arange(24, dtype=np.float32).reshape(2, 3, 4),
+                     "bias": np.ones(4, np.float32)}}
+  metadata = {name: str(i) for i, name in enumerate(
+      ["step", "source", "date", "recipe", "machine", "seed", "loss", "notes"])}
+  a = shipped.write(tmp_path / "a", tiny.get_config(), params, None, metadata).read_bytes()
+  b = shipped.write(tmp_path / "b", tiny.get_config(), params, None,
+                    dict(reversed(metadata.items()))).read_bytes()
+  assert a == b
+  size = int.from_bytes(a[:8], "little")
+  assert size % 8 == 0
+  flat = safetensors.numpy.load(a)
+  np.testing.assert_array_equal(flat["image/conv/kernel"], params["conv"]["kernel"])
+  with safetensors.safe_open(str(tmp_path / "a" / shipped.WEIGHTS_FILE), framework="numpy") as f:
+    assert f.metadata() == metadata

@@ -22,3 +22,32 @@ def test_training_ssim_matches_scikit_image():
   assert 0.3 < reference < 0.95  # a partial match, where a wrong window would show
   assert_close(np.float32(ours), np.float32(reference), rel=1e-4)
   assert_close(np.float32(losses.ssim(target, target)), np.float32(1.0), rel=1e-6)
+
+
+def test_fourier_amplitude_term_against_numpy_and_its_phase_blindness():
+  """Reference: NumPy's orthonormal rfft2 per image and channel. The term is
+  blind to phase (a circular shift costs nothing) and charges for lost detail
+  (a blurred copy costs more than the original)."""
+  rng = np.random.default_rng(1)
+  target = rng.uniform(0, 1, (2, 24, 20, 3)).astype(np.float32)
+  pred = np.clip(target + rng.normal(0, 0.1, target.shape), 0, 1).astype(np.float32)
+  amp = lambda x: np.abs(np.fft.rfft2(x.astype(np.float64), axes=(1, 2), norm="ortho"))
+  reference = np.mean(np.abs(amp(pred) - amp(target)))
+  assert_close(np.float32(losses.fft_amplitude(pred, target)), np.float32(reference), rel=1e-4)
+  shifted = np.roll(target, (5, 3), axis=(1, 2))
+  assert float(losses.fft_amplitude(shifted, target)) < 1e-5 * reference
+  blurred = (target + np.roll(target, 1, 1) + np.roll(target, 1, 2) + np.roll(target, (1, 1), (1, 2))) / 4
+  assert float(losses.fft_amplitude(blurred, target)) > 0.5 * reference
+
+
+def test_loss_terms_add_the_fourier_term_only_when_weighted():
+  rng = np.random.default_rng(2)
+  target = rng.uniform(0, 1, (1, 16, 16, 3)).astype(np.float32)
+  pred = np.clip(target + rng.normal(0, 0.1, target.shape), 0, 1).astype(np.float32)
+  config = losses.default_config()
+  plain = losses.loss_terms(pred, target, config)
+  assert "fft" not in plain
+  config.w_fft = 0.5
+  terms = losses.loss_terms(pred, target, config)
+  assert_close(np.float32(terms["total"]),
+               np.float32(plain["total"] + 0.5 * losses.fft_amplitude(pred, target)), rel=1e-6)
