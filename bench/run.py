@@ -21,6 +21,7 @@ import platform
 import re
 import subprocess
 import sys
+import tempfile
 import time
 
 from nalsuper_jax import files
@@ -65,12 +66,17 @@ def _run(name: str, args: list[str], out: str) -> dict:
   start = time.perf_counter()
   print(f"== {name}: python -m {' '.join(args)}", flush=True)
   before = {f: f.stat().st_mtime for f in pathlib.Path(out).glob(f"{name}-*.json")}
-  with subprocess.Popen([sys.executable, "-m", *args, f"--out={out}"], cwd=ROOT, text=True,
-                        stdout=subprocess.PIPE, stderr=subprocess.PIPE) as run:
+  # stderr goes to a file: a pipe read only at the end would fill (progress bars,
+  # XLA logs) and stall the child.
+  with tempfile.TemporaryFile("w+") as log, subprocess.Popen(
+      [sys.executable, "-m", *args, f"--out={out}"], cwd=ROOT, text=True,
+      stdout=subprocess.PIPE, stderr=log) as run:
     for line in run.stdout:
       if not line.startswith("RESULT "):
         print(line, end="", flush=True)
-    stderr = run.stderr.read()
+    run.wait()
+    log.seek(0)
+    stderr = log.read()
   if run.returncode:
     raise SystemExit(f"{name} failed:\n{stderr[-4000:]}")
   written = [f for f in pathlib.Path(out).glob(f"{name}-*.json")

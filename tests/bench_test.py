@@ -147,3 +147,27 @@ def test_quality_verdict_with_one_seed_and_no_gain():
   verdict = quality.verdict(summary)
   assert verdict.startswith("One seed, so no spread is measured")
   assert "captions vs text-free +0.00 dB;" in verdict and "exceeds" not in verdict
+
+
+def test_run_streams_a_benchmark_that_floods_stderr(tmp_path, monkeypatch, capsys):
+  """A benchmark child that writes far more than a pipe holds to stderr (progress
+  bars, XLA logs) must not stall; its stdout is echoed and its JSON read back."""
+  import json
+  import threading
+  (tmp_path / "flood.py").write_text(
+      "import json, pathlib, sys\n"
+      "sys.stderr.write('x' * 400_000)\n"
+      "print('progress line', flush=True)\n"
+      "out = pathlib.Path(sys.argv[-1].split('=', 1)[1])\n"
+      "(out / 'flood-cpu-today.json').write_text(json.dumps({'rows': [1, 2]}))\n")
+  monkeypatch.setattr(run, "ROOT", tmp_path)
+  out = tmp_path / "out"
+  out.mkdir()
+  result = {}
+  worker = threading.Thread(target=lambda: result.update(run._run("flood", ["flood"], str(out))))
+  worker.start()
+  worker.join(timeout=120)
+  assert not worker.is_alive(), "the benchmark child stalled"
+  assert result["rows"] == [1, 2] and result["wall_s"] > 0
+  assert "progress line" in capsys.readouterr().out
+  assert json.loads((out / "flood-cpu-today.json").read_text()) == {"rows": [1, 2]}
