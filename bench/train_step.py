@@ -129,6 +129,15 @@ def measure(model_size: str, crop: int, batch: int, steps: int, dtype: str = "fl
           "steps_timed": steps, "devices": jax.device_count(), "losses": losses}
 
 
+def _utilisation(row: dict, matmul_peak_gflops: float, published_tflops: float | None) -> None:
+  """Adds the row's share of the measured matmul peak and, where the device's
+  data-sheet peak is known, its MFU."""
+  row["fraction_of_matmul_peak"] = row["gflops_achieved"] / matmul_peak_gflops
+  if published_tflops:
+    row["published_peak_tflops"] = published_tflops
+    row["mfu"] = row["gflops_achieved"] / (1e3 * published_tflops)
+
+
 def recount(path: str) -> list[dict]:
   """Rewrites a results file's FLOPs with the lowered-program count (see the
   module docstring); the accelerator's own conv-kernel-gradient form
@@ -140,9 +149,7 @@ def recount(path: str) -> list[dict]:
     row["gflop_per_step"] = flops / 1e9
     row["gflops_achieved"] = flops / 1e9 / row["step_s"]
     peaks = row.get("matmul_peaks_gflops", result["matmul_peaks_gflops"])  # its own run's
-    row["fraction_of_matmul_peak"] = row["gflops_achieved"] / peaks[row["dtype"]]
-    if "published_peak_tflops" in row:
-      row["mfu"] = row["gflops_achieved"] / (1e3 * row["published_peak_tflops"])
+    _utilisation(row, peaks[row["dtype"]], row.get("published_peak_tflops"))
     print(f"{row['model']} {row['dtype']} {row['crop']} b{row['batch']}: "
           f"{row['gflop_per_step']:.1f} GFLOP/step, {row['gflops_achieved']:.0f} GFLOP/s"
           + (f", MFU {100 * row['mfu']:.1f}%" if "mfu" in row else ""), flush=True)
@@ -178,11 +185,8 @@ def main(argv=None) -> list[dict]:
       args.models.split(","), dtypes, [int(c) for c in args.crops.split(",")],
       [int(b) for b in args.batches.split(",")], args.conv_kernel_grads.split(",")):
     row = measure(model, crop, batch, args.steps, dtype, mode)
-    row["fraction_of_matmul_peak"] = row["gflops_achieved"] / peaks[dtype]
     published = published_peak_tflops(kind, dtype) if accelerator else None
-    if published:
-      row["published_peak_tflops"] = published
-      row["mfu"] = row["gflops_achieved"] / (1e3 * published)
+    _utilisation(row, peaks[dtype], published)
     rows.append(row)
     print(f"{model} {dtype} {crop}x{crop} b{batch} kernel grad {mode}: "
           f"step {row['step_s']:.4f} s, "
