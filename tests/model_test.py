@@ -99,19 +99,20 @@ def test_token_ids_under_padding_mask_change_nothing(minilm):
   """End to end: tokenizer -> MiniLM -> network, with live text paths."""
   cfg = _tiny()
   ids, mask = minilm.tokenizer(["a bright photo of a red house", "dim light"])
-  feats = minilm.module.apply({"params": minilm.params}, ids, mask)
+  encode = jax.jit(minilm.module.apply)  # one compile; op by op it is hundreds
+  feats = encode({"params": minilm.params}, ids, mask)
   model, params, low, _ = _init(cfg, text=feats)
   params = _open_gates(params)
   junk = np.where(mask, ids, np.random.default_rng(0).integers(1000, 20000, ids.shape))
   assert (junk != ids).any()
-  feats_junk = minilm.module.apply({"params": minilm.params}, junk.astype(np.int32), mask)
+  feats_junk = encode({"params": minilm.params}, junk.astype(np.int32), mask)
   out = model.apply({"params": params}, low, feats)
   out_junk = model.apply({"params": params}, low, feats_junk)
   assert_close(out_junk, out)
   # Sanity: the same change to a *real* token does move the output.
   changed = ids.copy()
   changed[0, 2] = 2000
-  feats_changed = minilm.module.apply({"params": minilm.params}, changed, mask)
+  feats_changed = encode({"params": minilm.params}, changed, mask)
   assert np.abs(model.apply({"params": params}, low, feats_changed) - out).max() > 1e-4
 
 
@@ -231,7 +232,8 @@ def test_tcm_follows_its_steps_and_tcm_apply_is_pure():
   cfg = models.TCMConfig(heads=2, pool=1, image_self_attention=True, window=3)
   x = jax.random.normal(jax.random.key(0), (2, 7, 5, 8))
   text = _random_text(2, dim=16)
-  params = _open_gates(nn.meta.unbox(models.TCM(cfg).init(jax.random.key(1), x, text)["params"]))
+  params = _open_gates(nn.meta.unbox(
+      jax.jit(models.TCM(cfg).init)(jax.random.key(1), x, text)["params"]))
   assert set(params) == {"image_self_attention", "film", "word_cross_attention"}
   pure = jax.jit(models.tcm_apply, static_argnums=3)
   out = pure(params, x, text, cfg)
@@ -258,7 +260,7 @@ def test_ifa_text_starts_neutral_and_then_reads_the_sentence():
   assert_close(model.apply({"params": params}, low, text),
                _Jitted(plain_cfg).apply({"params": strip(params)}, low, None), rel=1e-6)
   loss = lambda p, t: jnp.mean(model.module.apply({"params": p}, low, t))
-  grads = jax.grad(loss)(params, text)
+  grads = jax.jit(jax.grad(loss))(params, text)
   for path, g in jax.tree_util.tree_flatten_with_path(grads)[0]:
     if "'text'" in jax.tree_util.keystr(path) and "kernel" in jax.tree_util.keystr(path):
       assert np.abs(np.asarray(g)).max() > 0, jax.tree_util.keystr(path)

@@ -47,7 +47,7 @@ def test_clip_folder_with_tokenizer_encodes_strings(tmp_path):
   ids, mask = loaded.tokenizer(["the cat", "a"])
   assert ids.shape == (2, 10) and ids.dtype == np.int32
   np.testing.assert_array_equal(mask.sum(1), [6, 3])  # <s> the c a t </s>; <s> a </s>
-  assert ids[0, 5] == loaded.tokenizer.hf.eos_token_id
+  assert ids[0, 5] == 1  # <|endoftext|> in _tiny_clip_folder's vocabulary
   feats = loaded.encode(["the cat", "a"])
   assert feats.words.shape == (2, 10, 32) and feats.sentence.shape == (2, 16)
   np.testing.assert_allclose(np.linalg.norm(feats.sentence, axis=-1), 1.0, atol=1e-5)
@@ -57,6 +57,43 @@ def test_clip_folder_with_tokenizer_encodes_strings(tmp_path):
 def test_truncation_keeps_fixed_length(minilm):
   ids, mask = minilm.tokenizer(["word " * 100])
   assert ids.shape == (1, minilm.tokenizer.max_len) and mask.all()
+
+
+_SENTENCES = ["the cat", "a", "", "The  CAT, sat!", "\u00dcn\u00efcode \u00e7a \u00e9t\u00e9",
+              "word " * 40, "x" * 60, "a bright, well-exposed photo of a red house at dusk",
+              "the the the the the the the the the the the the"]
+
+
+@pytest.mark.parametrize("which", ["clip", "minilm"])
+def test_tokenizer_json_is_read_without_transformers_with_its_ids(which, minilm, tmp_path):
+  """The Rust fast path (tokenizer.json, no transformers import) against
+  transformers.AutoTokenizer on the same folder: same ids, masks and lengths,
+  padded and truncated at two lengths; a slow-only folder still loads."""
+  from nalsuper_jax.text import tokenizer as tokenization
+  folder = (_tiny_clip_folder(tmp_path) if which == "clip"
+            else checkpoint.resolve(text.default_config().checkpoint))
+  auto = transformers.AutoTokenizer.from_pretrained(str(folder))
+  for max_len in (6, 16):
+    fast = tokenization.Tokenizer.from_folder(folder, max_len)
+    assert isinstance(fast.backend, tokenization._Rust)  # pylint: disable=protected-access
+    ids, mask = fast(_SENTENCES)
+    ref = auto(_SENTENCES, padding="max_length", truncation=True, max_length=max_len)
+    np.testing.assert_array_equal(ids, ref["input_ids"])
+    np.testing.assert_array_equal(mask, np.asarray(ref["attention_mask"], bool))
+    assert [fast.length(s) for s in _SENTENCES] == [len(auto(s)["input_ids"])
+                                                    for s in _SENTENCES]
+  # What it saves (e.g. into an exported bundle) reads back to the same ids.
+  fast.save_pretrained(tmp_path / "saved")
+  again = transformers.AutoTokenizer.from_pretrained(str(tmp_path / "saved"))
+  assert again(_SENTENCES)["input_ids"] == auto(_SENTENCES)["input_ids"]
+  if which == "minilm":  # without tokenizer.json, transformers converts vocab.txt
+    slow = tmp_path / "slow"
+    slow.mkdir()
+    for name in ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json"):
+      (slow / name).write_bytes((folder / name).read_bytes())
+    converted = tokenization.Tokenizer.from_folder(slow, 16)
+    assert isinstance(converted.backend, tokenization._Transformers)  # pylint: disable=protected-access
+    np.testing.assert_array_equal(converted(_SENTENCES)[0], ids)
 
 
 def test_offline_hub_id_says_what_to_pass():

@@ -82,7 +82,7 @@ def export_bundle(enhancer: Enhancer, path: str | pathlib.Path, *,
     z.writestr("meta.json", json.dumps(meta, indent=2))
     if enhancer.text is not None:
       with tempfile.TemporaryDirectory() as folder:
-        enhancer.text.tokenizer.hf.save_pretrained(folder)
+        enhancer.text.tokenizer.save_pretrained(folder)
         for f in sorted(pathlib.Path(folder).iterdir()):
           z.write(f, f"tokenizer/{f.name}")
   files.write_atomic(path, buffer.getvalue())
