@@ -4,6 +4,7 @@ import filecmp
 import json
 import logging
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -183,18 +184,17 @@ def test_paired_folder_split_folders_and_formats(tmp_path):
 
 
 @pytest.mark.slow
-def test_synthetic_lowlight_builds_offline_byte_identically_with_tfds_cli(tmp_path):
-  """One build through the Python API, one through `tfds build` in another
-  process (another hash seed): byte-identical array_record files."""
-  api = synthetic.Builder(data_dir=str(tmp_path / "api"))
-  api.download_and_prepare()
+def test_synthetic_lowlight_builds_offline_byte_identically_with_tfds_cli(data_dir, tmp_path):
+  """One build through the Python API (the suite's `data_dir`), one through
+  `tfds build` in another process (another hash seed): byte-identical files."""
+  api = synthetic.Builder(data_dir=data_dir)
   cli = subprocess.run(
       [sys.executable, "-m", "tensorflow_datasets.scripts.cli.main", "build",
        "tfds_builders/synthetic_lowlight", f"--data_dir={tmp_path / 'cli'}"],
       capture_output=True, text=True, timeout=600,
       env={**os.environ, "PYTHONHASHSEED": str(os.getpid() % 1000 + 1)})
   assert cli.returncode == 0, cli.stderr[-3000:]
-  a_dir = tmp_path / "api/synthetic_lowlight/default/1.0.0"
+  a_dir = pathlib.Path(data_dir) / "synthetic_lowlight/default/1.0.0"
   b_dir = tmp_path / "cli/synthetic_lowlight/default/1.0.0"
   files = sorted(p.name for p in a_dir.glob("*.array_record-*"))
   assert files and files == sorted(p.name for p in b_dir.glob("*.array_record-*"))
