@@ -160,9 +160,12 @@ def init_params_fn(config: ml_collections.ConfigDict, model: NaLSuper,
   return init
 
 
-def text_params_of(text: LoadedTextEncoder | None) -> Any:
-  """What `init_params_fn`'s function takes as its second argument."""
-  return None if text is None else text.params
+def abstract_params(config: ml_collections.ConfigDict, model: NaLSuper,
+                    text: LoadedTextEncoder | None) -> dict:
+  """Shapes and dtypes of `init_params_fn`'s params, unboxed; nothing computed."""
+  init = init_params_fn(config, model, text)
+  return jax.eval_shape(lambda: nn.meta.unbox(
+      init(jax.random.key(0), None if text is None else text.params)))
 
 
 # Compiler options for the one-off init program: XLA's CPU backend spends most
@@ -199,7 +202,7 @@ def train_state_layout(config: ml_collections.ConfigDict, model: NaLSuper,
     return TrainState(step=jnp.zeros((), jnp.int32), params=params,
                       opt_state=tx.init(params), ema=ema)
 
-  rng, text_in = jax.random.key(config.seed), text_params_of(text)
+  rng, text_in = jax.random.key(config.seed), None if text is None else text.params
   boxed = jax.eval_shape(init, rng, text_in)
   shardings = sharding.param_shardings(boxed, mesh, sharding.rules(config.sharding))
   abstract = abstract_like(nn.meta.unbox(boxed), shardings)
@@ -544,8 +547,7 @@ def restore_params(config: ml_collections.ConfigDict, workdir: str | os.PathLike
   workdir = workdir_path(workdir)
   model = build_model(config)
   text = build_text(config, model)
-  abstract = jax.eval_shape(lambda: nn.meta.unbox(
-      init_params_fn(config, model, text)(jax.random.key(0), text_params_of(text))))
+  abstract = abstract_params(config, model, text)
   device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
   target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
                         abstract)

@@ -22,7 +22,6 @@ import os
 import pathlib
 from typing import Any
 
-import flax.linen as nn
 import jax
 import ml_collections
 import numpy as np
@@ -100,9 +99,7 @@ def load(directory: str | os.PathLike) -> tuple[
   except (ValueError, KeyError, TypeError) as e:
     raise CheckpointError(f"{directory / CONFIG_FILE}: not a NaLSuper config ({e})") from None
   text = checkpoints.build_text(config, model)
-  expected = jax.eval_shape(lambda: nn.meta.unbox(
-      checkpoints.init_params_fn(config, model, text)(jax.random.key(0),
-                                                      checkpoints.text_params_of(text))))
+  expected = checkpoints.abstract_params(config, model, text)
   wanted = {_SEP.join(k): v for k, v in traverse_util.flatten_dict(expected).items()}
   required = {k for k in wanted if k.startswith("image" + _SEP)}
   if any(k.startswith("text" + _SEP) for k in flat):  # a trained text tower: all of it
