@@ -100,50 +100,74 @@ def _text_control(quality_result: dict, out: str) -> dict:
 # Tables
 # ----------------------------------------------------------------------------
 def tables(r: dict) -> dict[str, str]:
+  """BENCHMARKS.md blocks from the results present in `r` (a partial run gives
+  the blocks it has the numbers for)."""
   t = {}
+  if "model_cost" in r:
+    t["cost"] = cost_table(r["model_cost"])
+  if "train_step" in r:
+    t["train"] = train_block(r["train_step"], r.get("loop_overhead"))
+  if "inference" in r:
+    t["inference"] = inference_table(r["inference"])
+  if "input_pipeline" in r and "train_step" in r:
+    t["input"] = input_table(r["input_pipeline"], r["train_step"])
+  if "scaling" in r:
+    t["scaling"] = scaling_table(r["scaling"])
+  if "quality" in r:
+    t["quality"] = quality_table(r["quality"])
+  if "text_control" in r:
+    t["control"] = control_table(r["text_control"])
+  return t
+
+
+def cost_table(mc: dict) -> str:
   rows = ["| size | HxW | params (image net) | GFLOPs (XLA) | GMACs |", "|---|---|---|---|---|"]
-  for x in r["model_cost"]["rows"]:
+  for x in mc["rows"]:
     rows.append(f"| {x['size']} | {x['height']}x{x['width']} | {x['params']:,} | "
                 f"{x['gflops']:.2f} | {x['gmacs']:.2f} |")
-  e = r["model_cost"]["text_encoder"]
+  e = mc["text_encoder"]
   rows.append(f"\nText encoder (`{e['checkpoint']}`, frozen, run once per caption): "
               f"{e['params']:,} params, {e['gflops']:.3f} GFLOPs per {e['tokens']}-token caption.")
-  t["cost"] = "\n".join(rows)
+  return "\n".join(rows)
 
-  ts = r["train_step"]
+
+def train_block(ts: dict, lo: dict | None) -> str:
   rows = [train_table(ts)]
-  if "loop_overhead" in r:
-    lo = r["loop_overhead"]
+  if lo:
     rows.append(f"\nThe training loop (`train.run`: grain input, metrics fetched every log step, "
                 f"Orbax manager) against the bare compiled step at the demo shape "
                 f"({lo['batch']}x{lo['crop']}x{lo['crop']}): {lo['loop_step_s']:.3f} vs "
                 f"{lo['bare_step_s']:.3f} s per step, overhead {100 * lo['overhead']:+.1f}%.")
-  t["train"] = "\n".join(rows)
+  return "\n".join(rows)
 
-  t["inference"] = inference_table(r["inference"])
 
-  feed = r["input_pipeline"]["examples_per_second"]
+def input_table(ip: dict, ts: dict) -> str:
+  feed = ip["examples_per_second"]
   need = max(x["images_per_s"] for x in ts["rows"] if x["crop"] == 256)
-  t["input"] = ("| grain loader, 256x256 crops from 600x400 pairs | train step consumes (256x256, "
-                "batch 8) | headroom |\n|---|---|---|\n"
-                f"| {feed:.1f} examples/s | {need:.2f} examples/s | {feed / need:.1f}x |")
+  return ("| grain loader, 256x256 crops from 600x400 pairs | train step consumes (256x256, "
+          "batch 8) | headroom |\n|---|---|---|\n"
+          f"| {feed:.1f} examples/s | {need:.2f} examples/s | {feed / need:.1f}x |")
 
+
+def scaling_table(sc: dict) -> str:
   rows = ["| devices | step s | losses | max abs loss diff vs 1 device |", "|---|---|---|---|"]
-  for x in r["scaling"]["rows"]:
+  for x in sc["rows"]:
     rows.append(f"| {x['devices']} | {x['step_s']:.3f} | "
                 f"{', '.join(f'{v:.6f}' for v in x['losses'])} | "
                 f"{x['max_loss_diff_vs_first']:.1e} |")
-  t["scaling"] = "\n".join(rows)
+  return "\n".join(rows)
 
+
+def quality_table(q: dict) -> str:
   from bench import quality  # pylint: disable=import-outside-toplevel
-  q = r["quality"]
   seeds = ", ".join(map(str, q.get("seeds", [0])))
-  t["quality"] = (f"{q['table']['_meta']['num_images']} test images; every learned row trained "
-                  f"{q['steps']} steps at {q['crop']}x{q['crop']} crops, batch 8, once per seed "
-                  f"({seeds}); mean ± sample standard deviation over seeds.\n\n"
-                  + quality.markdown(q["table"]) + "\n\n" + quality.verdict(q["table"]))
+  return (f"{q['table']['_meta']['num_images']} test images; every learned row trained "
+          f"{q['steps']} steps at {q['crop']}x{q['crop']} crops, batch 8, once per seed "
+          f"({seeds}); mean ± sample standard deviation over seeds.\n\n"
+          + quality.markdown(q["table"]) + "\n\n" + quality.verdict(q["table"]))
 
-  c = r["text_control"]
+
+def control_table(c: dict) -> str:
   rows = ["| prompt | mean output luminance |", "|---|---|"]
   rows += [f"| {p} | {v:.3f} |" for p, v in c["mean_luma"].items()]
   rows.append(f"\nMonotonic (dark < dim < well-exposed < bright) on "
@@ -154,8 +178,7 @@ def tables(r: dict) -> dict[str, str]:
     rising = all(b > a for a, b in zip(lumas, lumas[1:]))
     rows.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in lumas)
                 + f" | {'yes' if rising else 'no'} |")
-  t["control"] = "\n".join(rows)
-  return t
+  return "\n".join(rows)
 
 
 def train_table(ts: dict) -> str:
@@ -245,7 +268,9 @@ def _header(info: dict, command: str, total: float, path: pathlib.Path) -> str:
 def main(argv=None) -> None:
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument("--quick", action="store_true", help="small budgets: under 15 min on 2 CPU cores")
-  p.add_argument("--only", default=None, help="comma list of benchmarks (no BENCHMARKS.md)")
+  p.add_argument("--only", default=None,
+                 help="comma list of benchmarks; rewrites only their BENCHMARKS.md blocks, "
+                      "each under a line naming this run")
   p.add_argument("--results", default="bench/results")
   p.add_argument("--gpu_results", default=None,
                  help="only rewrite BENCHMARKS.md's GPU block from a train_step results file")
@@ -276,7 +301,8 @@ def main(argv=None) -> None:
   if "quality" in results:
     results["text_control"] = _text_control(results["quality"], out)
   info = common.machine()
-  command = "python -m bench.run" + (" --quick" if args.quick else "")
+  command = ("python -m bench.run" + (" --quick" if args.quick else "")
+             + (f" --only={args.only}" if args.only else ""))
   total = time.perf_counter() - start
   summary = info | {"command": command, "quick": args.quick, "total_s": total,
                     "versions": _versions(), "results": results}
@@ -286,9 +312,13 @@ def main(argv=None) -> None:
   path = folder / f"{machine}-{datetime.date.today().isoformat()}{'-quick' if args.quick else ''}.json"
   files.write_atomic(path, json.dumps(summary, indent=2))
   print(f"wrote {path} ({total / 60:.1f} min)")
-  if args.only:
-    return
   generated = tables(results)
+  if args.only:  # the header still describes the last full run: each block says its own
+    line = _header(summary, command, total, path.relative_to(ROOT)).replace(
+        "Generated by", "Regenerated by", 1)
+    write_benchmarks(ROOT / "BENCHMARKS.md", {k: f"{line}\n\n{v}" for k, v in generated.items()})
+    print(f"rewrote BENCHMARKS.md blocks: {', '.join(generated)}")
+    return
   print("\n\n".join(generated.values()))
   write_benchmarks(ROOT / "BENCHMARKS.md", generated,
                    _header(summary, command, total, path.relative_to(ROOT)))

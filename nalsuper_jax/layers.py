@@ -8,6 +8,8 @@ TCM uses.
 from __future__ import annotations
 
 import functools
+import itertools
+import math
 from typing import Any, Callable, NamedTuple, Sequence
 
 import einops
@@ -93,9 +95,18 @@ def sentence_projection(features: int, *, dtype=jnp.float32, name: str | None = 
 
 # How a convolution's kernel gradient is computed (`config.model.conv_kernel_grad`).
 KERNEL_GRADS = ("auto", "batched", "per_example")
-# The most pieces the batch is cut into for a per-example kernel gradient (each
-# piece is one more convolution in the backward program).
-MAX_KERNEL_GRAD_PIECES = 8
+# The most pieces (images or image tiles) a kernel gradient is cut into; each
+# piece is one more convolution in the backward program (compile time).
+MAX_KERNEL_GRAD_PIECES = 64
+# A tile's input holds about this many values (side^2 x input features, the
+# side a power of two): XLA's CPU kernel gradient of a 128x128x32 image ran
+# 2.5x faster as four 64x64 tiles, of 64x64x64 2x faster as 32x32 tiles
+# (8 images, 2 cores); 32x32x128 was fastest whole.
+KERNEL_GRAD_TILE_VALUES = 2 ** 17
+# Fewest output features for which `auto` cuts the batch: per piece, the
+# 32 -> 3 reconstruction head's kernel gradient ran ~9x slower than batched
+# (8x128x128, 2 cores), while 3 -> 32 and 32 -> 32 ran faster.
+MIN_PER_EXAMPLE_FEATURES = 8
 
 
 class _ConvArgs(NamedTuple):
@@ -122,13 +133,53 @@ def _split_fwd(args, lhs, rhs):
   return _lax_conv(args, lhs, rhs), (lhs, rhs)
 
 
+def _channels_last(ndim: int, args: _ConvArgs) -> bool:
+  dims = args.dimension_numbers
+  return (dims is not None and tuple(dims.lhs_spec) == (0, ndim - 1, *range(1, ndim - 1))
+          and tuple(dims.out_spec) == tuple(dims.lhs_spec)
+          and tuple(dims.rhs_spec) == (ndim - 1, ndim - 2, *range(ndim - 2)))
+
+
+def _tile_side(features: int) -> int:
+  """Output tile side for a kernel gradient with `features` input features."""
+  return 2 ** max(0, round(math.log2(math.sqrt(KERNEL_GRAD_TILE_VALUES / features))))
+
+
+def _kernel_grad_pieces(batch: int, out_spatial: Sequence[int], features: int,
+                        tiled: bool) -> list[tuple[slice, tuple[slice, ...]]]:
+  """(batch slice, output-tile slices) pieces covering the output, at most
+  MAX_KERNEL_GRAD_PIECES: images first, then tiles as large as the cap needs."""
+  groups = min(batch, MAX_KERNEL_GRAD_PIECES)
+  edges = np.linspace(0, batch, groups + 1).astype(int)
+  batches = [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
+  side = _tile_side(features) if tiled else max(out_spatial, default=1)
+  while groups * math.prod(-(-n // side) for n in out_spatial) > MAX_KERNEL_GRAD_PIECES:
+    side *= 2
+  tiles = itertools.product(*[[slice(a, min(a + side, n)) for a in range(0, n, side)]
+                              for n in out_spatial])
+  return [(b, t) for t in tiles for b in batches]
+
+
 def _split_bwd(args, residuals, g):
   lhs, rhs = residuals
-  d_lhs = jax.vjp(lambda x: _lax_conv(args, x, rhs), lhs)[1](g)[0]
-  bounds = np.linspace(0, lhs.shape[0], min(lhs.shape[0], MAX_KERNEL_GRAD_PIECES) + 1).astype(int)
+  d_lhs = jax.linear_transpose(lambda x: _lax_conv(args, x, rhs), lhs)(g)[0]
+  spatial = lhs.ndim - 2
+  tiled = _channels_last(lhs.ndim, args) and args.lhs_dilation in (None, (1,) * spatial)
+  if tiled:  # tiles read overlapping windows of the explicitly padded input
+    kernel = rhs.shape[:spatial]
+    dilation = args.rhs_dilation or (1,) * spatial
+    extent = [(k - 1) * d + 1 for k, d in zip(kernel, dilation)]
+    pads = (jax.lax.padtype_to_pads(lhs.shape[1:-1], extent, args.window_strides, args.padding)
+            if isinstance(args.padding, str) else args.padding)
+    lhs = jnp.pad(lhs, [(0, 0), *pads, (0, 0)])
+    args = args._replace(padding="VALID")
   d_rhs = jnp.zeros(rhs.shape, jnp.float32)
-  for a, b in zip(bounds[:-1], bounds[1:]):
-    piece = jax.vjp(lambda k: _lax_conv(args, lhs[a:b], k), rhs)[1](g[a:b])[0]
+  for batch, tile in _kernel_grad_pieces(lhs.shape[0], g.shape[1:-1] if tiled else (),
+                                         lhs.shape[-1], tiled):
+    window = tuple(slice(t.start * s, (t.stop - 1) * s + e)
+                   for t, s, e in zip(tile, args.window_strides, extent)) if tiled else ()
+    x, dy = lhs[(batch, *window)], g[(batch, *tile)]
+    piece = jax.linear_transpose(lambda k, x=x: _lax_conv(args, x, k), rhs)(dy)[0]
     d_rhs = d_rhs + piece.astype(jnp.float32)
   return d_lhs, d_rhs.astype(rhs.dtype)
 
@@ -137,29 +188,78 @@ _conv_split_kernel_grad.defvjp(_split_fwd, _split_bwd)
 
 
 def _per_example_pays(mode: str, lhs: Array, rhs: Array, args: _ConvArgs) -> bool:
-  """Whether to cut the batch for the kernel gradient.
+  """Whether to cut the kernel gradient into pieces (images, then tiles).
 
   XLA's CPU backend computes a k x k kernel gradient as one convolution whose
-  contraction runs over the whole batch, and that lowering slows down faster
-  than the batch grows; one convolution per piece is faster (the `small`
-  train step ~10% at batch 8: `python -m bench.train_step
-  --conv_kernel_grads=batched,auto`, BENCHMARKS.md). On accelerators, and
-  with a batch split over several devices (slices would move data between
-  them), the batched form stays.
+  window is the whole batch of images, and that lowering slows down faster
+  than the image grows; one convolution per image, or per tile of an image,
+  is faster (`_kernel_grad_pieces`; BENCHMARKS.md has the profile). On
+  accelerators, and with a batch split over several devices (slices would
+  move data between them), the batched form stays, and so it does for a
+  kernel with few output features (`MIN_PER_EXAMPLE_FEATURES`).
   """
-  if mode == "batched" or lhs.shape[0] < 2 or max(rhs.shape[:-2], default=1) == 1:
+  if mode == "batched" or max(rhs.shape[:-2], default=1) == 1:
     return False
   if not (args.dimension_numbers is not None and args.dimension_numbers.lhs_spec[0] == 0):
     return False
-  return mode == "per_example" or (jax.default_backend() == "cpu" and jax.device_count() == 1)
+  if mode == "per_example":
+    return True
+  out_features = rhs.shape[args.dimension_numbers.rhs_spec[0]]
+  return (out_features >= MIN_PER_EXAMPLE_FEATURES and jax.default_backend() == "cpu"
+          and jax.device_count() == 1)
+
+
+def _is_pointwise(lhs: Array, rhs: Array, args: _ConvArgs) -> bool:
+  """A 1x1, stride-1, undilated, ungrouped convolution in channels-last layout."""
+  return (_channels_last(lhs.ndim, args) and all(k == 1 for k in rhs.shape[:-2])
+          and all(s == 1 for s in args.window_strides) and args.feature_group_count == 1
+          and all(d is None or all(v == 1 for v in d)
+                  for d in (args.lhs_dilation, args.rhs_dilation))
+          and (isinstance(args.padding, str) or all(p == (0, 0) for p in args.padding)))
+
+
+def _pointwise(lhs: Array, rhs: Array, precision: Any) -> Array:
+  """A 1x1 convolution as the matrix product it is.
+
+  Same sum as the convolution, but XLA's CPU backend lowers a 1x1 kernel
+  gradient as a convolution whose window is the whole image, at a few
+  GFLOP/s: in the `small` train step at 128x128 those gradients took about a
+  third of the step (profiled with `jax.profiler`, BENCHMARKS.md). As a dot
+  the gradient is a dot too.
+  """
+  return jax.lax.dot_general(lhs, rhs.reshape(rhs.shape[-2:]),
+                             (((lhs.ndim - 1,), (0,)), ((), ())), precision=precision)
+
+
+# Input features of a k x k convolution are zero-padded to a multiple of this.
+# XLA's CPU backend runs the 3 -> 32 stem about 4x faster with a fourth, zero
+# channel (1x400x600, 2 cores): the zeros add nothing to the sum.
+IN_FEATURE_MULTIPLE = 4
+
+
+def _pad_in_features(lhs: Array, rhs: Array, args: _ConvArgs) -> tuple[Array, Array]:
+  """(lhs, rhs) with the input features zero-padded to IN_FEATURE_MULTIPLE
+  (channels-last, ungrouped convolutions only)."""
+  n = lhs.ndim
+  dims = args.dimension_numbers
+  c = lhs.shape[-1]
+  if (args.feature_group_count != 1 or c % IN_FEATURE_MULTIPLE == 0 or dims is None
+      or tuple(dims.lhs_spec)[1] != n - 1 or tuple(dims.rhs_spec)[1] != n - 2):
+    return lhs, rhs
+  extra = -c % IN_FEATURE_MULTIPLE
+  lhs = jnp.pad(lhs, [(0, 0)] * (n - 1) + [(0, extra)])
+  rhs = jnp.pad(rhs, [(0, 0)] * (n - 2) + [(0, extra), (0, 0)])
+  return lhs, rhs
 
 
 def conv_general_dilated(kernel_grad: str = "auto") -> Callable[..., Array]:
-  """lax.conv_general_dilated whose kernel gradient is computed per batch piece
-  where that is faster (`kernel_grad`: "auto", "batched" or "per_example").
+  """lax.conv_general_dilated, lowered where XLA's own lowering is slow.
 
-  The forward pass and the input gradient are unchanged; the kernel gradient
-  is the same sum taken in another order (equal up to float rounding).
+  A 1x1 convolution runs as a matrix product (`_pointwise`); input features
+  are zero-padded to a multiple of IN_FEATURE_MULTIPLE; a k x k kernel
+  gradient is computed per batch piece where that is faster (`kernel_grad`:
+  "auto", "batched" or "per_example"). Either way the result is the same sum
+  taken in another order (equal up to float rounding).
   """
   if kernel_grad not in KERNEL_GRADS:
     raise ValueError(f"kernel_grad={kernel_grad!r}: expected one of {KERNEL_GRADS}")
@@ -171,6 +271,9 @@ def conv_general_dilated(kernel_grad: str = "auto") -> Callable[..., Array]:
                      None if lhs_dilation is None else tuple(lhs_dilation),
                      None if rhs_dilation is None else tuple(rhs_dilation),
                      dimension_numbers, feature_group_count, precision)
+    if _is_pointwise(lhs, rhs, args):
+      return _pointwise(lhs, rhs, precision)
+    lhs, rhs = _pad_in_features(lhs, rhs, args)
     if _per_example_pays(kernel_grad, lhs, rhs, args):
       return _conv_split_kernel_grad(args, lhs, rhs)
     return _lax_conv(args, lhs, rhs)

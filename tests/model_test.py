@@ -10,7 +10,7 @@ import pytest
 
 from configs import tiny
 from nalsuper_jax import layers, models
-from nalsuper_jax.models import cost, resample
+from nalsuper_jax.models import cost, ifa, resample
 from nalsuper_jax.models.cost import dummy_text
 from nalsuper_jax.text import TextFeatures
 from tests.numerics import assert_close
@@ -274,21 +274,35 @@ def test_ifa_text_starts_neutral_and_then_reads_the_sentence():
 
 
 @pytest.mark.slow
-def test_per_example_kernel_gradients_equal_the_batched_ones():
+def test_per_example_kernel_gradients_equal_the_batched_ones(monkeypatch):
   """`conv_kernel_grad`: the same forward pass, and gradients equal up to the
-  order of the batch sum (5 images: pieces of one and of uneven sizes)."""
+  order of the sum, for kernel gradients cut into images and spatial tiles
+  (5 images; tiles of side 4 over 12x10 outputs leave ragged edges; strides,
+  dilation, 'SAME' and explicit padding; the piece cap doubles the tiles)."""
   x = jax.random.normal(jax.random.key(0), (5, 12, 10, 6))
   k = jax.random.normal(jax.random.key(1), (3, 3, 6, 4))
-  for stride in (1, 2):
+  monkeypatch.setattr(layers, "KERNEL_GRAD_TILE_VALUES", 16 * 6)  # side 4 for 6 features
+  cases = [  # stride, padding, dilation, piece cap -> convolutions in the kernel gradient
+      (1, ((1, 1), (1, 1)), 1, 64, 5 * 3 * 3),
+      (2, "SAME", 1, 64, 5 * 2 * 2),
+      (1, "SAME", 2, 64, 5 * 3 * 3),
+      (2, ((2, 0), (1, 2)), 1, 64, 5 * 2 * 2),
+      (1, "SAME", 1, 20, 5 * 2 * 2),  # 45 pieces > 20: side 8
+      (1, "VALID", 1, 3, 3),          # fewer pieces than images: groups of images
+  ]
+  for stride, padding, dilation, cap, pieces in cases:
+    monkeypatch.setattr(layers, "MAX_KERNEL_GRAD_PIECES", cap)
     def loss(mode, x, k):
       y = layers.conv_general_dilated(mode)(
-          x, k, (stride, stride), ((1, 1), (1, 1)),
+          x, k, (stride, stride), padding, rhs_dilation=(dilation, dilation),
           dimension_numbers=jax.lax.conv_dimension_numbers(x.shape, k.shape,
                                                            ("NHWC", "HWIO", "NHWC")))
       return jnp.sum(jnp.sin(y))
     batched = jax.grad(functools.partial(loss, "batched"), argnums=(0, 1))(x, k)
-    split = jax.jit(jax.grad(functools.partial(loss, "per_example"), argnums=(0, 1)))(x, k)
-    for a, b in zip(split, batched):
+    split_fn = jax.grad(functools.partial(loss, "per_example"), argnums=(0, 1))
+    convs = str(jax.make_jaxpr(split_fn)(x, k)).count("conv_general_dilated[")
+    assert convs == 2 + pieces, (stride, padding, dilation, cap, convs)  # forward, input grad
+    for a, b in zip(jax.jit(split_fn)(x, k), batched):
       assert_close(a, b, rel=1e-5)
   # The network's 3x3 convolutions take the path the config names (traced only).
   _, params, low, text = _init(_tiny(), 16, 16, batch=3)
@@ -298,6 +312,54 @@ def test_per_example_kernel_gradients_equal_the_batched_ones():
     assert min(jaxpr.count("custom_vjp_call["), 1) == expected, mode
   with pytest.raises(ValueError, match=r"config\.model\.conv_kernel_grad"):
     _tiny(conv_kernel_grad="fast")
+
+
+def test_pointwise_and_few_channel_convolutions_equal_lax_conv():
+  """A 1x1 convolution runs as a dot and a 3-channel 3x3 one gets a zero
+  fourth channel (`layers.conv_general_dilated`): outputs and both gradients
+  equal lax.conv_general_dilated's, and the jaxpr shows the path was taken."""
+  dn = ("NHWC", "HWIO", "NHWC")
+  x = jax.random.normal(jax.random.key(0), (2, 9, 7, 3))
+  for kernel, path in (((1, 1, 3, 5), "dot_general["), ((3, 3, 3, 5), "pad[")):
+    k = jax.random.normal(jax.random.key(1), kernel)
+    def f(conv, x, k):
+      return conv(x, k, (1, 1), "SAME", dimension_numbers=jax.lax.conv_dimension_numbers(
+          x.shape, k.shape, dn))
+    ours = functools.partial(f, layers.conv_general_dilated("batched"))
+    ref = functools.partial(f, jax.lax.conv_general_dilated)
+    assert path in str(jax.make_jaxpr(ours)(x, k)), kernel
+    assert_close(ours(x, k), ref(x, k), rel=1e-5)
+    loss = lambda fn: jax.grad(lambda x, k: jnp.sum(jnp.sin(fn(x, k))), argnums=(0, 1))(x, k)
+    for a, b in zip(loss(ours), loss(ref)):
+      assert_close(a, b, rel=1e-5)
+
+
+def test_cafb_equals_project_then_resample_with_stacked_levels():
+  """Reference: CAFB written as first built (each other level projected at its
+  own resolution, then resampled; levels stacked and summed with einsum).
+  Ours pools a finer level before projecting and sums over the list."""
+  cafb = ifa.CAFB(reduction=8)
+  rng = jax.random.split(jax.random.key(0), 4)
+  ref_in = [jax.random.normal(rng[0], (2, 8, 6, 16)), jax.random.normal(rng[1], (2, 8, 6, 16))]
+  finer = jax.random.normal(rng[2], (2, 16, 12, 8))
+  coarser = jax.random.normal(rng[3], (2, 4, 3, 32))
+  params = nn.unbox(cafb.init(jax.random.key(1), ref_in, [finer, coarser])["params"])
+  params = jax.tree.map(lambda p: p + 0.3 * jax.random.normal(jax.random.key(2), p.shape), params)
+  ours = cafb.apply({"params": params}, ref_in, [finer, coarser])
+
+  def project(x, p):
+    return jnp.einsum("bhwc,co->bhwo", x, p["kernel"][0, 0]) + p["bias"]
+  feats = ref_in + [resample.rescale(project(o, params[f"project_{i}"]), 8, 6)
+                    for i, o in enumerate([finer, coarser])]
+  stacked = jnp.stack(feats, axis=1)
+  g = jnp.mean(stacked.sum(1), axis=(1, 2))
+  g = nn.gelu(g @ params["squeeze"]["kernel"] + params["squeeze"]["bias"])
+  logits = (g @ params["excite"]["kernel"] + params["excite"]["bias"]).reshape(2, 4, 16)
+  fused = jnp.einsum("bnhwc,bnc->bhwc", stacked, jax.nn.softmax(logits, axis=1))
+  pa = params["pa"]
+  gate = nn.gelu(project(fused, pa["squeeze"]))
+  expected = fused * jax.nn.sigmoid(project(gate, pa["excite"]))
+  assert_close(ours, expected, rel=1e-5)
 
 
 def test_upsampling_matches_jax_image_resize():

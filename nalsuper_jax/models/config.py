@@ -76,7 +76,7 @@ class NaLSuperConfig:
                                 #   sentence vector (zero-initialised: starts as without)
   dtype: str = "float32"        # compute dtype: float32 | bfloat16 (params stay float32)
   conv_kernel_grad: str = "auto"  # k x k kernel gradients: auto | batched | per_example
-                                  #   (auto: per batch piece on a one-device CPU; layers.py)
+                                  #   (auto: per image and tile on a one-device CPU; layers.py)
 
   def __post_init__(self):
     def fail(field, msg):

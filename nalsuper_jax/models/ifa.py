@@ -14,6 +14,7 @@ network computes exactly what it computes without them.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Sequence
 
 import flax.linen as nn
@@ -85,9 +86,13 @@ class CAFB(nn.Module):
   """Cross-layer attention fusion: softmax-weighted sum of level features.
 
   `inputs` must already have this level's shape; `others` are features of
-  other levels, each projected (1x1) to this width at its own resolution and
-  then rescaled (bilinear up, average down) -- projection and resampling are
-  both linear, so doing the cheap one first gives the same result for less.
+  other levels, each projected (1x1) to this width and rescaled to this
+  resolution (bilinear up, average down). Projection and resampling are both
+  linear, so their order does not change the result: each runs at the lower
+  of the two resolutions. The weighted sum is taken over the list, without
+  stacking the levels into one [B, n, H, W, C] array (that copy and its
+  transposes were a third of the `small` network's inference time on the
+  CPU; BENCHMARKS.md).
   """
   reduction: int = 8
   dtype: Any = jnp.float32
@@ -97,12 +102,15 @@ class CAFB(nn.Module):
                sentence: jax.Array | None = None):
     ref = inputs[0]
     _, h, w, c = ref.shape
-    feats = list(inputs) + [
-        rescale(layers.conv(c, 1, dtype=self.dtype, name=f"project_{i}")(o), h, w)
-        for i, o in enumerate(others)]
+    feats = list(inputs)
+    for i, other in enumerate(others):
+      project = layers.conv(c, 1, dtype=self.dtype, name=f"project_{i}")
+      if other.shape[1] > h:  # a finer level: average down, then project
+        feats.append(project(rescale(other, h, w)))
+      else:
+        feats.append(rescale(project(other), h, w))
     n = len(feats)
-    stacked = jnp.stack(feats, axis=1)                       # [B, n, H, W, C]
-    g = jnp.mean(stacked.sum(1), axis=(1, 2))               # [B, C]
+    g = jnp.mean(functools.reduce(jnp.add, feats), axis=(1, 2))  # [B, C]
     g = nn.gelu(layers.dense(_squeezed(c, self.reduction), dtype=self.dtype, name="squeeze")(g))
     logits = layers.dense(n * c, dtype=self.dtype, name="excite")(g)
     if sentence is not None:
@@ -110,5 +118,6 @@ class CAFB(nn.Module):
       logits = logits + text(sentence.astype(self.dtype))
     logits = logits.reshape(-1, n, c)
     weights = jax.nn.softmax(logits.astype(jnp.float32), axis=1).astype(ref.dtype)
-    fused = jnp.einsum("bnhwc,bnc->bhwc", stacked, weights)
+    fused = functools.reduce(jnp.add, (f * weights[:, i, None, None, :]
+                                       for i, f in enumerate(feats)))
     return PixelAttention(self.reduction, self.dtype, name="pa")(fused)
