@@ -309,7 +309,8 @@ def main(argv=None) -> None:
   machine = f"{info['backend']}-{platform.machine()}-{len(info['devices'])}dev"
   folder = ROOT / args.results
   folder.mkdir(parents=True, exist_ok=True)
-  path = folder / f"{machine}-{datetime.date.today().isoformat()}{'-quick' if args.quick else ''}.json"
+  path = folder / (f"{machine}-{datetime.date.today().isoformat()}{'-quick' if args.quick else ''}"
+                   + (f"-only-{'+'.join(results)}" if args.only else "") + ".json")
   files.write_atomic(path, json.dumps(summary, indent=2))
   print(f"wrote {path} ({total / 60:.1f} min)")
   generated = tables(results)
