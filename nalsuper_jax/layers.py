@@ -223,9 +223,9 @@ def _pointwise(lhs: Array, rhs: Array, precision: Any) -> Array:
 
   Same sum as the convolution, but XLA's CPU backend lowers a 1x1 kernel
   gradient as a convolution whose window is the whole image, at a few
-  GFLOP/s: in the `small` train step at 128x128 those gradients took about a
-  third of the step (profiled with `jax.profiler`, BENCHMARKS.md). As a dot
-  the gradient is a dot too.
+  GFLOP/s (in the `small` train step at 128x128 one such 0.5 GFLOP gradient
+  took 95 ms; profiled with `jax.profiler`, BENCHMARKS.md). As a dot the
+  gradient is a dot too.
   """
   return jax.lax.dot_general(lhs, rhs.reshape(rhs.shape[-2:]),
                              (((lhs.ndim - 1,), (0,)), ((), ())), precision=precision)
