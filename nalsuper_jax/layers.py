@@ -241,10 +241,9 @@ def _pad_in_features(lhs: Array, rhs: Array, args: _ConvArgs) -> tuple[Array, Ar
   """(lhs, rhs) with the input features zero-padded to IN_FEATURE_MULTIPLE
   (channels-last, ungrouped convolutions only)."""
   n = lhs.ndim
-  dims = args.dimension_numbers
   c = lhs.shape[-1]
-  if (args.feature_group_count != 1 or c % IN_FEATURE_MULTIPLE == 0 or dims is None
-      or tuple(dims.lhs_spec)[1] != n - 1 or tuple(dims.rhs_spec)[1] != n - 2):
+  if (args.feature_group_count != 1 or c % IN_FEATURE_MULTIPLE == 0
+      or not _channels_last(n, args)):
     return lhs, rhs
   extra = -c % IN_FEATURE_MULTIPLE
   lhs = jnp.pad(lhs, [(0, 0)] * (n - 1) + [(0, extra)])
