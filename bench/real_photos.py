@@ -37,7 +37,6 @@ from nalsuper_jax.data import pipeline
 from nalsuper_jax.enhance import Enhancer, photo_io
 
 DATASET = "real_photos"
-MIN_MARGIN_DB = 3.0
 SATURATION_TOLERANCE = 0.10
 DETAIL_TOLERANCE = 0.15
 BASELINE_FIT_IMAGES = 32
@@ -90,8 +89,8 @@ def model_scores(enhancer: Enhancer, lows, highs, best_baseline_psnr: float, con
 def failures(row: dict) -> list[str]:
   """What of issue #14's bar a model row misses (empty: it meets all of it)."""
   out = []
-  if row["margin_db"] < MIN_MARGIN_DB:
-    out.append(f"margin {row['margin_db']:+.2f} dB < +{MIN_MARGIN_DB} dB")
+  if row["margin_db"] < common.MIN_MARGIN_DB:
+    out.append(f"margin {row['margin_db']:+.2f} dB < +{common.MIN_MARGIN_DB} dB")
   if abs(row["saturation_ratio"] - 1) > SATURATION_TOLERANCE:
     out.append(f"saturation {row['saturation_ratio']:.1%} of the reference")
   if abs(row["detail_ratio"] - 1) > DETAIL_TOLERANCE:

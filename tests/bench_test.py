@@ -135,6 +135,7 @@ def _seed_table(shift: float, spread: dict[str, float] | None = None) -> dict:
   table = {key: {m: 20.0 + spread.get(key, 0.0) * shift for m in quality.METRICS}
            for key in quality.LABELS}
   table["_meta"] = {"num_images": 3}
+  table["_control"] = {"monotonic_images": 3, "num_images": 3}
   return table
 
 
@@ -169,6 +170,32 @@ def test_quality_verdict_with_one_seed_and_no_gain():
   verdict = quality.verdict(summary)
   assert verdict.startswith("One seed, so no spread is measured")
   assert "captions vs text-free +0.00 dB;" in verdict and "exceeds" not in verdict
+
+
+def test_quality_demo_check_per_seed_against_the_best_non_oracle_baseline():
+  from bench import common, quality
+  seeds = []
+  for default_prompt, monotonic in ((22.0, 3), (21.9, 3), (23.0, 2)):
+    t = _seed_table(0.0)
+    t["gamma"]["psnr"], t["clahe"]["psnr"] = 17.0, 19.0      # CLAHE is the best baseline
+    t["oracle_exposure"]["psnr"] = 21.5                      # an oracle never counts
+    t["nalsuper_caption"]["psnr"] = 19.0 + common.MIN_MARGIN_DB + 0.5
+    t["nalsuper_default_prompt"]["psnr"] = default_prompt
+    t["_control"] = {"monotonic_images": monotonic, "num_images": 3}
+    seeds.append(t)
+  summary = quality.summarise(seeds, [4, 5, 6])
+  rows = summary["_demo"]
+  assert [r["best_baseline"] for r in rows] == ["clahe"] * 3
+  assert rows[0]["caption_margin_db"] == pytest.approx(common.MIN_MARGIN_DB + 0.5)
+  assert rows[1]["default_prompt_margin_db"] == pytest.approx(2.9)
+  # Seed 4 meets the bar exactly at the margin; 5 misses it by 0.1 dB; 6 on control.
+  assert [r["meets_bar"] for r in rows] == [True, False, False]
+  check = quality.demo_check(summary)
+  assert "met on 1/3 seeds" in check
+  assert "seed 5: caption +3.50 dB, default prompt +2.90 dB over clahe, text control 3/3" in check
+  assert "seed 6:" in check and "text control 2/3" in check
+  assert quality.demo_check(summary) in run.quality_table(
+      {"steps": 600, "crop": 96, "seeds": [4, 5, 6], "table": summary})
 
 
 def test_run_streams_a_benchmark_that_floods_stderr(tmp_path, monkeypatch, capsys):
