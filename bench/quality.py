@@ -70,14 +70,15 @@ def _mean(rows: list[dict]) -> dict:
   return {k: float(np.mean([r[k] for r in rows])) for k in METRICS}
 
 
-def evaluate(root: pathlib.Path, data_dir: str) -> dict[str, dict]:
-  """One seed's table: every row of LABELS, from the trainings under `root`."""
+def evaluate(root: pathlib.Path, data_dir: str, variants=tuple(VARIANTS)) -> dict[str, dict]:
+  """One seed's table: the baselines' rows and the rows of LABELS that the
+  trainings of `variants` under `root` give."""
   from nalsuper_jax import baselines, metrics  # pylint: disable=import-outside-toplevel
   from nalsuper_jax.data import pipeline  # pylint: disable=import-outside-toplevel
   from nalsuper_jax import checkpoints  # pylint: disable=import-outside-toplevel
   from nalsuper_jax.enhance import Enhancer  # pylint: disable=import-outside-toplevel
   from nalsuper_jax.evaluate import fit_baselines  # pylint: disable=import-outside-toplevel
-  config = checkpoints.read_config(root / "nalsuper")
+  config = checkpoints.read_config(root / variants[0])
   source = pipeline.load_source(config.data.name, config.data.eval_split, data_dir)
   examples = [source[i] for i in range(len(source))]
   lows = [np.asarray(e["low"], np.float32) / 255.0 for e in examples]
@@ -90,20 +91,21 @@ def evaluate(root: pathlib.Path, data_dir: str) -> dict[str, dict]:
   table = {"input": score(lows)}
   for name in ("gamma", "clahe", "oracle_exposure"):
     table[name] = score([baselines.outputs(l, h, fitted)[name] for l, h in zip(lows, highs)])
-  full = Enhancer.from_workdir(root / "nalsuper")
-  table["nalsuper_caption"] = score([full(l, c) for l, c in zip(lows, caps)])
-  table["nalsuper_default_prompt"] = score([full(l) for l in lows])
-  shuffled = caps[1:] + caps[:1]
-  table["nalsuper_shuffled_captions"] = score([full(l, c) for l, c in zip(lows, shuffled)])
-  ifa = Enhancer.from_workdir(root / "ifa_text")
-  table["ifa_text_caption"] = score([ifa(l, c) for l, c in zip(lows, caps)])
-  film = Enhancer.from_workdir(root / "film_only")
-  table["film_only_caption"] = score([film(l, c) for l, c in zip(lows, caps)])
-  free = Enhancer.from_workdir(root / "text_free")
-  table["text_free"] = score([free(l) for l in lows])
-  table["_control"] = control_table(full, lows)
+  nets = {v: Enhancer.from_workdir(root / v) for v in variants}
+  if "nalsuper" in nets:
+    full = nets["nalsuper"]
+    table["nalsuper_caption"] = score([full(l, c) for l, c in zip(lows, caps)])
+    table["nalsuper_default_prompt"] = score([full(l) for l in lows])
+    shuffled = caps[1:] + caps[:1]
+    table["nalsuper_shuffled_captions"] = score([full(l, c) for l, c in zip(lows, shuffled)])
+    table["_control"] = control_table(full, lows)
+  for variant, row in (("ifa_text", "ifa_text_caption"), ("film_only", "film_only_caption")):
+    if variant in nets:
+      table[row] = score([nets[variant](l, c) for l, c in zip(lows, caps)])
+  if "text_free" in nets:
+    table["text_free"] = score([nets["text_free"](l) for l in lows])
   table["_meta"] = {"num_images": len(examples), "baseline_params": fitted,
-                    "step": full.step}
+                    "step": nets[variants[0]].step}
   return table
 
 
@@ -125,7 +127,7 @@ def summarise(tables: list[dict[str, dict]], seeds: list[int]) -> dict[str, dict
   """Per row and metric: the mean over seeds, the sample standard deviation
   (0 for one seed) and the per-seed values."""
   summary = {}
-  for key in LABELS:
+  for key in (k for k in LABELS if k in tables[0]):
     summary[key] = {}
     for m in METRICS:
       values = [t[key][m] for t in tables]
@@ -133,7 +135,8 @@ def summarise(tables: list[dict[str, dict]], seeds: list[int]) -> dict[str, dict
                          "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
                          "values": values}
   summary["_meta"] = tables[0]["_meta"] | {"seeds": seeds}
-  summary["_demo"] = [demo_row(t) for t in tables]
+  if "_control" in tables[0]:
+    summary["_demo"] = [demo_row(t) for t in tables]
   return summary
 
 
@@ -175,7 +178,7 @@ def _cell(x: dict, digits: int) -> str:
 def markdown(summary: dict[str, dict]) -> str:
   """Mean ± sample std over seeds (no ± where every seed gave the same value)."""
   lines = ["| method | PSNR | SSIM | PSNR (GT-mean) | SSIM (GT-mean) |", "|---|---|---|---|---|"]
-  for key, label in LABELS.items():
+  for key, label in ((k, v) for k, v in LABELS.items() if k in summary):
     r = summary[key]
     lines.append(f"| {label} | {_cell(r['psnr'], 2)} | {_cell(r['ssim'], 3)} | "
                  f"{_cell(r['psnr_gt_mean'], 2)} | {_cell(r['ssim_gt_mean'], 3)} |")
@@ -197,7 +200,7 @@ def verdict(summary: dict[str, dict]) -> str:
   seed measures no spread, and then nothing is claimed beyond the numbers."""
   seeds = len(summary["_meta"].get("seeds", [0]))
   parts, real = [], []
-  for a, b, what in COMPARISONS:
+  for a, b, what in ((a, b, w) for a, b, w in COMPARISONS if a in summary and b in summary):
     x, y = summary[a]["psnr"], summary[b]["psnr"]
     diff, spread = x["mean"] - y["mean"], x["std"] + y["std"]
     beyond = seeds > 1 and abs(diff) > spread
@@ -205,6 +208,8 @@ def verdict(summary: dict[str, dict]) -> str:
                                               f"{', exceeds it' if beyond else ''})"
                                               if seeds > 1 else ""))
     real.append(beyond and diff > 0)
+  if not parts:
+    return "No text ablation among the networks trained, so no comparison."
   if seeds == 1:
     return ("One seed, so no spread is measured and no difference is called real "
             "(PSNR): " + "; ".join(parts) + ".")
@@ -220,26 +225,36 @@ def main(argv=None) -> dict:
   p.add_argument("--steps", type=int, default=demo.train.steps, help="default: the demo's")
   p.add_argument("--crop", type=int, default=demo.data.crop, help="default: the demo's")
   p.add_argument("--seeds", default="0,1,2", help="comma list; every learned row trains once per seed")
+  p.add_argument("--variants", default=",".join(VARIANTS),
+                 help="comma list of networks to train and score (e.g. nalsuper: the demo "
+                      "on every seed)")
   p.add_argument("--root", default="workdirs/bench_quality")
   p.add_argument("--data_dir", default="workdirs/demo/tfds")
   p.add_argument("--out", default="bench/results")
   args = p.parse_args(argv)
   seeds = [int(v) for v in args.seeds.split(",")]
+  variants = tuple(args.variants.split(","))
+  unknown = sorted(set(variants) - set(VARIANTS))
+  if unknown:
+    p.error(f"--variants: unknown {unknown}; known: {list(VARIANTS)}")
   root = pathlib.Path(args.root) / f"steps{args.steps}_crop{args.crop}"
   data_dir = os.path.abspath(args.data_dir)
   ensure_data(data_dir)
   tables = []
   for seed in seeds:
-    for variant in VARIANTS:
+    for variant in variants:
       train(variant, seed_root(root, seed) / variant, data_dir, args.steps, args.crop, seed)
-    tables.append(evaluate(seed_root(root, seed), data_dir))
+    tables.append(evaluate(seed_root(root, seed), data_dir, variants))
   summary = summarise(tables, seeds)
   print(markdown(summary))
   print(verdict(summary))
-  print(demo_check(summary))
+  if "_demo" in summary:
+    print(demo_check(summary))
   command = "python -m bench.quality " + " ".join(sys.argv[1:] if argv is None else argv)
-  path = common.record("quality", {"command": command.strip(), "steps": args.steps,
-                                   "crop": args.crop, "seeds": seeds, "table": summary,
+  name = "quality" if variants == tuple(VARIANTS) else "quality_" + "+".join(variants)
+  path = common.record(name, {"command": command.strip(), "steps": args.steps,
+                                   "crop": args.crop, "seeds": seeds, "variants": variants,
+                                   "table": summary,
                                    "per_seed": tables}, args.out)
   print(f"wrote {path}")
   return summary

@@ -203,6 +203,25 @@ def test_quality_demo_check_per_seed_against_the_best_non_oracle_baseline():
       {"steps": 600, "crop": 96, "seeds": [4, 5, 6], "table": summary})
 
 
+def test_quality_with_some_networks_only():
+  """--variants=nalsuper (the demo on every seed) gives the baselines, NaLSuper's
+  rows, the comparison they allow and the demo check; text-free alone, no claim."""
+  from bench import quality
+  keep = {"input", "gamma", "clahe", "oracle_exposure", "nalsuper_caption",
+          "nalsuper_default_prompt", "nalsuper_shuffled_captions", "_meta", "_control"}
+  tables = [{k: v for k, v in _seed_table(x).items() if k in keep} for x in (0.0, 1.0)]
+  summary = quality.summarise(tables, [0, 1])
+  table = quality.markdown(summary)
+  assert "NaLSuper, default prompt" in table and "text-free" not in table
+  verdict = quality.verdict(summary)
+  assert "vs shuffled captions" in verdict and "text-free" not in verdict
+  assert "met on 0/2 seeds" in quality.demo_check(summary)
+  free = [{k: v for k, v in _seed_table(0.0).items() if k in ("input", "text_free", "_meta")}]
+  summary = quality.summarise(free, [0])
+  assert "_demo" not in summary and list(summary) == ["input", "text_free", "_meta"]
+  assert quality.verdict(summary).startswith("No text ablation")
+
+
 def test_run_streams_a_benchmark_that_floods_stderr(tmp_path, monkeypatch, capsys):
   """A benchmark child that writes far more than a pipe holds to stderr (progress
   bars, XLA logs) must not stall; its stdout is echoed and its JSON read back."""
