@@ -74,7 +74,7 @@ _DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES)
 
 
 def _initialize_distributed() -> None:
-  import jax  # pylint: disable=import-outside-toplevel
+  import jax  # pylint: disable=import-outside-toplevel  # deferred as in main()
   # CPU processes need a collectives backend (TPU/GPU bring their own).
   jax.config.update("jax_cpu_collectives_implementation", "gloo")
   jax.distributed.initialize(coordinator_address=_COORDINATOR.value,
@@ -152,6 +152,9 @@ def main(argv) -> None:
   del argv
   for handler in logging.getLogger().handlers + logging.getLogger("absl").handlers:
     handler.addFilter(_QuietLibraries())
+  # Imports below are deferred so that `--help` and usage errors (a bad config
+  # field, a workdir that cannot be written) answer before the training stack
+  # (clu's writer imports TensorFlow: seconds) is loaded.
   from nalsuper_jax import config_check  # pylint: disable=import-outside-toplevel
   config = _CONFIG.value
   try:

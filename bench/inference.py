@@ -27,20 +27,19 @@ import sys
 import tempfile
 import time
 
+import jax
 import numpy as np
 
 from bench import common
-from nalsuper_jax.enhance import tiling
+from configs import default
+from nalsuper_jax import checkpoints, compile_cache, models
+from nalsuper_jax.enhance import Enhancer, tiling
 from nalsuper_jax.enhance.enhancer import DEFAULT_OVERLAP, DEFAULT_TILE
 
 
 def _enhancer(args):
-  from nalsuper_jax.enhance import Enhancer  # pylint: disable=import-outside-toplevel
   if args.workdir:
     return Enhancer.from_workdir(args.workdir, tile=args.tile, overlap=args.overlap)
-  import jax  # pylint: disable=import-outside-toplevel
-  from configs import default  # pylint: disable=import-outside-toplevel
-  from nalsuper_jax import checkpoints, compile_cache, models  # pylint: disable=import-outside-toplevel
   compile_cache.enable()  # as Enhancer.from_workdir does
   config = default.get_config()
   with config.unlocked():

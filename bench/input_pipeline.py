@@ -16,7 +16,9 @@ import tempfile
 import time
 
 import numpy as np
+import imageio.v3 as iio
 import tensorflow_datasets as tfds
+from PIL import Image
 
 from bench import common
 from nalsuper_jax import text
@@ -27,8 +29,6 @@ from tfds_builders.synthetic_lowlight import synthetic_lowlight_dataset_builder 
 
 def make_pairs(folder: pathlib.Path, n: int) -> None:
   """n 400x600 (HxW) pairs cut from the wheel photos, written as PNG."""
-  import imageio.v3 as iio  # pylint: disable=import-outside-toplevel
-  from PIL import Image  # pylint: disable=import-outside-toplevel
   photos = synthetic.photos()
   rng = np.random.default_rng(0)
   (folder / "low").mkdir(parents=True)

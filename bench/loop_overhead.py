@@ -21,11 +21,13 @@ import sys
 import tempfile
 
 from bench import common, train_step
+from configs import default
+from nalsuper_jax import train
+from tfds_builders.synthetic_lowlight import synthetic_lowlight_dataset_builder as synthetic
 
 
 def loop_step_seconds(config, workdir: str, steps: int, warmup: int) -> float:
   """Seconds per step of `train.run` between log steps `warmup` and `warmup + steps`."""
-  from nalsuper_jax import train  # pylint: disable=import-outside-toplevel
   with config.unlocked():
     config.train.steps = warmup + steps
     config.train.log_every = warmup if steps % warmup == 0 else 1
@@ -43,11 +45,9 @@ def main(argv=None) -> dict:
   p.add_argument("--data_dir", default=None)
   p.add_argument("--out", default="bench/results")
   args = p.parse_args(argv)
-  from configs import default  # pylint: disable=import-outside-toplevel
   with tempfile.TemporaryDirectory() as tmp:
     data_dir = args.data_dir
     if data_dir is None:
-      from tfds_builders.synthetic_lowlight import synthetic_lowlight_dataset_builder as synthetic  # pylint: disable=import-outside-toplevel
       data_dir = f"{tmp}/tfds"
       synthetic.Builder(data_dir=data_dir).download_and_prepare()
     config = default.get_config()

@@ -10,16 +10,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+import jax
+import numpy as np
+
 from bench import common
-from nalsuper_jax import models
+from nalsuper_jax import models, text
 from nalsuper_jax.models import cost
 
 
 def text_encoder_cost() -> dict:
   """Parameters and XLA FLOPs of the default text tower for one caption."""
-  import jax  # pylint: disable=import-outside-toplevel
-  import numpy as np  # pylint: disable=import-outside-toplevel
-  from nalsuper_jax import text  # pylint: disable=import-outside-toplevel
   cfg = text.default_config()
   encoder = text.load_text_encoder(cfg)
   ids, mask = encoder.tokenizer(["a well-exposed photo"])

@@ -35,6 +35,11 @@ import numpy as np
 from bench import common
 from bench.text_control import control_table
 from configs import default as default_config
+from nalsuper_jax import baselines, checkpoints, metrics
+from nalsuper_jax.data import pipeline
+from nalsuper_jax.enhance import Enhancer
+from nalsuper_jax.evaluate import fit_baselines
+from tfds_builders.synthetic_lowlight import synthetic_lowlight_dataset_builder as synthetic
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 VARIANTS = {
@@ -49,7 +54,6 @@ METRICS = ("psnr", "ssim", "psnr_gt_mean", "ssim_gt_mean")
 def ensure_data(data_dir: str) -> None:
   if (pathlib.Path(data_dir) / "synthetic_lowlight/default/1.0.0/dataset_info.json").exists():
     return
-  from tfds_builders.synthetic_lowlight import synthetic_lowlight_dataset_builder as synthetic  # pylint: disable=import-outside-toplevel
   synthetic.Builder(data_dir=data_dir).download_and_prepare()
 
 
@@ -73,11 +77,6 @@ def _mean(rows: list[dict]) -> dict:
 def evaluate(root: pathlib.Path, data_dir: str, variants=tuple(VARIANTS)) -> dict[str, dict]:
   """One seed's table: the baselines' rows and the rows of LABELS that the
   trainings of `variants` under `root` give."""
-  from nalsuper_jax import baselines, metrics  # pylint: disable=import-outside-toplevel
-  from nalsuper_jax.data import pipeline  # pylint: disable=import-outside-toplevel
-  from nalsuper_jax import checkpoints  # pylint: disable=import-outside-toplevel
-  from nalsuper_jax.enhance import Enhancer  # pylint: disable=import-outside-toplevel
-  from nalsuper_jax.evaluate import fit_baselines  # pylint: disable=import-outside-toplevel
   config = checkpoints.read_config(root / variants[0])
   source = pipeline.load_source(config.data.name, config.data.eval_split, data_dir)
   examples = [source[i] for i in range(len(source))]

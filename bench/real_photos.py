@@ -32,6 +32,8 @@ import argparse
 import sys
 
 import numpy as np
+from PIL import Image, ImageDraw
+from scipy import ndimage
 
 from bench import common
 from bench.text_control import control_table
@@ -85,7 +87,6 @@ def calibration_scores(highs: list[np.ndarray], sigmas=CALIBRATION_BLURS
                        ) -> dict[str, dict[str, float]]:
   """The references blurred by each sigma, scored like the models (not methods:
   they read the reference)."""
-  from scipy import ndimage  # pylint: disable=import-outside-toplevel  # as metrics does
   return {f"reference blurred, sigma {s} (calibration)": score(
       [ndimage.gaussian_filter(h.astype(np.float32) / 255.0, (s, s, 0)) for h in highs], highs)
       for s in sigmas}
@@ -120,7 +121,6 @@ def write_picture(path: str, enhancer: Enhancer, lows, highs, rows: int = 2,
                   height: int = 256) -> None:
   """input | enhanced | "a bright photo" | reference, `rows` test photos, labelled;
   each tile the photo's centre at 3:2, `height` pixels high."""
-  from PIL import Image, ImageDraw  # pylint: disable=import-outside-toplevel  # picture only
   width = height * 3 // 2
   strips = []
   for low, high in zip(lows[:rows], highs[:rows]):

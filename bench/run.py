@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.metadata as md
 import json
 import pathlib
 import platform
@@ -24,6 +25,9 @@ import sys
 import tempfile
 import time
 
+import jax
+
+from bench import common, quality
 from nalsuper_jax import files
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -90,7 +94,6 @@ def _run(name: str, args: list[str], out: str) -> dict:
 
 
 def _text_control(quality_result: dict, out: str) -> dict:
-  from bench import quality  # pylint: disable=import-outside-toplevel
   root = pathlib.Path("workdirs/bench_quality") / (f"steps{quality_result['steps']}"
                                                    f"_crop{quality_result['crop']}")
   first = quality.seed_root(root, quality_result.get("seeds", [0])[0]) / "nalsuper"
@@ -160,7 +163,6 @@ def scaling_table(sc: dict) -> str:
 
 
 def quality_table(q: dict) -> str:
-  from bench import quality  # pylint: disable=import-outside-toplevel
   seeds = ", ".join(map(str, q.get("seeds", [0])))
   return (f"{q['table']['_meta']['num_images']} test images; every learned row trained "
           f"{q['steps']} steps at {q['crop']}x{q['crop']} crops, batch 8, once per seed "
@@ -255,7 +257,6 @@ def write_benchmarks(path: pathlib.Path, t: dict[str, str], header: str | None =
 
 
 def _versions() -> str:
-  import importlib.metadata as md  # pylint: disable=import-outside-toplevel
   return ", ".join(f"{pkg} {md.version(pkg)}" for pkg in
                    ("jax", "flax", "optax", "grain", "orbax-checkpoint"))
 
@@ -289,8 +290,6 @@ def main(argv=None) -> None:
         saved, saved["command"], saved["total_s"], pathlib.Path(args.from_results)))
     print("rewrote BENCHMARKS.md")
     return
-  import jax  # pylint: disable=import-outside-toplevel
-  from bench import common  # pylint: disable=import-outside-toplevel
   gpu = jax.default_backend() == "gpu"
   start = time.perf_counter()
   results = {}

@@ -18,7 +18,7 @@ import os
 import subprocess
 import sys
 
-from bench import common
+from bench import common, train_step
 
 
 def main(argv=None) -> list[dict]:
@@ -32,7 +32,6 @@ def main(argv=None) -> list[dict]:
   p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
   args = p.parse_args(argv)
   if args.child:
-    from bench import train_step  # pylint: disable=import-outside-toplevel
     row = train_step.measure(args.model, args.crop, args.batch, args.steps)
     print("RESULT " + json.dumps(row))
     return [row]

@@ -17,11 +17,15 @@ import argparse
 import sys
 
 import numpy as np
+from PIL import Image, ImageDraw
 
 from bench import common
+from nalsuper_jax import checkpoints
+from nalsuper_jax.data import pipeline
+from nalsuper_jax.data.captions import LUMA  # the caption describer's luma weights
+from nalsuper_jax.enhance import Enhancer, photo_io
 
 PROMPTS = ("a dark photo", "a dim photo", "a well-exposed photo", "a bright photo")
-from nalsuper_jax.data.captions import LUMA  # noqa: E402  the describer's luma
 
 
 def control_table(enhancer, images, prompts=PROMPTS) -> dict:
@@ -36,8 +40,6 @@ def control_table(enhancer, images, prompts=PROMPTS) -> dict:
 
 def write_picture(path: str, enhancer, images, prompts=PROMPTS[1:]) -> None:
   """Rows of low | one output per prompt, each captioned with its prompt."""
-  from PIL import Image, ImageDraw  # pylint: disable=import-outside-toplevel
-  from nalsuper_jax.enhance import photo_io  # pylint: disable=import-outside-toplevel
   rows = []
   for image in images:
     tiles = [image] + [enhancer(image, prompt=p) for p in prompts]
@@ -59,9 +61,6 @@ def main(argv=None) -> int:
                  help="also write a PNG: low | dim | well-exposed | bright, two test images")
   p.add_argument("--out", default="bench/results")
   args = p.parse_args(argv)
-  from nalsuper_jax.data import pipeline  # pylint: disable=import-outside-toplevel
-  from nalsuper_jax import checkpoints  # pylint: disable=import-outside-toplevel
-  from nalsuper_jax.enhance import Enhancer  # pylint: disable=import-outside-toplevel
   config = checkpoints.read_config(args.workdir)
   enhancer = Enhancer.from_workdir(args.workdir, args.which)
   source = pipeline.load_source(config.data.name, config.data.eval_split, config.data.data_dir)

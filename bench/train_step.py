@@ -39,7 +39,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from bench import common
-from nalsuper_jax import files
+from configs import default
+from nalsuper_jax import checkpoints, files, models, sharding, train
 from nalsuper_jax.models import cost
 
 
@@ -78,8 +79,6 @@ def build_step(model_size: str, crop: int, batch: int, dtype: str = "float32",
                conv_kernel_grad: str = "auto") -> tuple[Any, tuple]:
   """The jitted train step of one configuration and its arguments (state,
   one random batch, text-tower params), ready to lower."""
-  from configs import default  # pylint: disable=import-outside-toplevel
-  from nalsuper_jax import checkpoints, models, sharding, train  # pylint: disable=import-outside-toplevel
   config = default.get_config()
   with config.unlocked():
     config.model.update(models.model_config(model_size).to_dict())

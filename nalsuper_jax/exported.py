@@ -55,6 +55,7 @@ class ExportedEnhancer:
         self.params = [arrays[f"p{i:05d}"] for i in range(self.meta["num_params"])]
       self.tokenizer = None
       if self.meta["uses_text"]:
+        # Deferred: transformers takes seconds to import; only text bundles need it.
         from transformers import AutoTokenizer  # pylint: disable=import-outside-toplevel
         with tempfile.TemporaryDirectory() as folder:
           z.extractall(folder, [n for n in z.namelist() if n.startswith("tokenizer/")])

@@ -268,7 +268,8 @@ def load_source(name: str, split: str, data_dir: str | None, *,
   training regenerates it from `high`: decoding a PNG nobody reads is wasted
   CPU on the cores the train step uses).
   """
-  # TFDS imports TensorFlow (seconds): pipelines over other sources never pay it.
+  # TFDS takes most of a second to import (it loads TensorFlow lazily, only for
+  # what needs it): pipelines over other sources never pay it.
   import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
   decoders = {key: tfds.decode.SkipDecoding() for key in skip_decoding} or None
   try:
