@@ -1,6 +1,7 @@
 """Quality on the `synthetic_lowlight` test split, and the text ablations.
 
-  python -m bench.quality [--steps N --crop C] [--seeds 0,1,2] [--root workdirs/bench_quality]
+  python -m bench.quality [--steps N --crop C] [--seeds 0,1,2] [--variants nalsuper,...]
+      [--root workdirs/bench_quality]
 
 Trains four networks with the same budget (`configs/default.py` with
 --steps/--crop; by default its own, so the NaLSuper row is `make demo`'s
@@ -18,8 +19,10 @@ Per seed it also checks the demo's bar (`demo_check`): NaLSuper with captions
 and with the default prompt each at least `common.MIN_MARGIN_DB` above the
 best non-oracle baseline, and text control (`bench.text_control`) monotonic
 on every test image.
-Reruns reuse finished trainings in --root. Writes
-bench/results/quality-<backend>-<date>.json.
+`--variants` trains and scores some of the networks only (`nalsuper`: the
+demo's bar on every seed, without the ablations). Reruns reuse finished
+trainings in --root. Writes bench/results/quality-<backend>-<date>.json
+(quality_<variants>-... for a subset).
 """
 
 from __future__ import annotations
