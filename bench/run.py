@@ -47,20 +47,23 @@ def plan(quick: bool, gpu: bool) -> dict[str, list[str]]:
              "--crops=256", "--batches=8,32", "--dtypes=float32,bfloat16"]
   else:
     train = ["bench.train_step", f"--steps={3 if q else 8}", "--dtypes=float32",
-             "--conv_kernel_grads=batched,auto"]
+             "--conv_kernel_grads=batched,auto"] + (["--crops=128"] if q else [])
+  # --quick: one crop, no 4K photo, fewer loop steps and device counts, 50 quality
+  # steps: the 2026-11-24 budgets had grown to 22.6 min by 2026-11-27 (compiles).
   return {
       "model_cost": ["bench.model_cost"],
       "train_step": train,
       "inference": ["bench.inference", f"--repeats={1 if q else 3}"]
-                   + (["--untiled=1080x1920"] if q else []),  # a whole 4K image: ~3 min, 11 GiB
-      "loop_overhead": ["bench.loop_overhead", f"--steps={20 if q else 40}"],
+                   + (["--sizes=400x600,1080x1920", "--untiled=1080x1920"] if q else []),
+      "loop_overhead": ["bench.loop_overhead"] + (["--steps=10", "--warmup=3"] if q
+                                                  else ["--steps=40"]),
       "input_pipeline": ["bench.input_pipeline", f"--batches={30 if q else 60}"],
-      "scaling": ["bench.scaling", "--steps=2" if q else "--steps=4",
-                  f"--crop={32 if q else 64}"],
+      "scaling": ["bench.scaling"] + (["--steps=2", "--crop=32", "--devices=1,2"] if q
+                                      else ["--steps=4", "--crop=64"]),
       # 4 networks x 3 seeds x 500 steps fit the full run's 2 hours on 2 cores (the
       # demo's own recipe on 3 seeds is `bench.quality --variants=nalsuper`);
       # --quick trains one seed (no spread), a check that the table builds.
-      "quality": ["bench.quality", f"--steps={100 if q else 500}", f"--crop={64 if q else 96}",
+      "quality": ["bench.quality", f"--steps={50 if q else 500}", f"--crop={64 if q else 96}",
                   f"--seeds={'0' if q else '0,1,2'}"],
   }
 
@@ -146,10 +149,13 @@ def train_block(ts: dict, lo: dict | None) -> str:
 
 
 def input_table(ip: dict, ts: dict) -> str:
+  """The loader against the fastest train step at the largest crop measured
+  (256x256 in the full run; --quick times 128x128 only)."""
   feed = ip["examples_per_second"]
-  need = max(x["images_per_s"] for x in ts["rows"] if x["crop"] == 256)
-  return ("| grain loader, 256x256 crops from 600x400 pairs | train step consumes (256x256, "
-          "batch 8) | headroom |\n|---|---|---|\n"
+  crop = max(x["crop"] for x in ts["rows"])
+  need = max(x["images_per_s"] for x in ts["rows"] if x["crop"] == crop)
+  return ("| grain loader, 256x256 crops from 600x400 pairs | train step consumes "
+          f"({crop}x{crop}, batch 8) | headroom |\n|---|---|---|\n"
           f"| {feed:.1f} examples/s | {need:.2f} examples/s | {feed / need:.1f}x |")
 
 

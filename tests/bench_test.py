@@ -222,6 +222,15 @@ def test_quality_with_some_networks_only():
   assert quality.verdict(summary).startswith("No text ablation")
 
 
+def test_input_table_compares_with_the_largest_crop_timed():
+  rows = [{"crop": 128, "images_per_s": 4.0}, {"crop": 256, "images_per_s": 1.0},
+          {"crop": 256, "images_per_s": 1.25}]
+  full = run.input_table({"examples_per_second": 100.0}, {"rows": rows})
+  assert "(256x256, batch 8)" in full and "| 1.25 examples/s | 80.0x |" in full
+  quick = run.input_table({"examples_per_second": 100.0}, {"rows": rows[:1]})
+  assert "(128x128, batch 8)" in quick and "| 4.00 examples/s | 25.0x |" in quick
+
+
 def test_run_streams_a_benchmark_that_floods_stderr(tmp_path, monkeypatch, capsys):
   """A benchmark child that writes far more than a pipe holds to stderr (progress
   bars, XLA logs) must not stall; its stdout is echoed and its JSON read back."""
