@@ -19,6 +19,12 @@ from nalsuper_jax import files
 MIN_MARGIN_DB = 3.0
 
 
+def best_baseline(table: dict[str, dict[str, float]]) -> str:
+  """The non-oracle baseline (gamma or CLAHE) with the higher PSNR in `table`:
+  what a model's margin is measured against."""
+  return max(("gamma", "clahe"), key=lambda name: table[name]["psnr"])
+
+
 def machine() -> dict[str, Any]:
   return {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}",
           "backend": jax.default_backend(), "devices": [d.device_kind for d in jax.devices()],

@@ -145,7 +145,7 @@ def summarise(tables: list[dict[str, dict]], seeds: list[int]) -> dict[str, dict
 def demo_row(table: dict) -> dict:
   """One seed against the demo's bar: NaLSuper's margins (caption, default
   prompt) over the better of gamma and CLAHE, and its text-control count."""
-  best = max(("gamma", "clahe"), key=lambda k: table[k]["psnr"])
+  best = common.best_baseline(table)
   control = table["_control"]
   row = {"best_baseline": best,
          "caption_margin_db": table["nalsuper_caption"]["psnr"] - table[best]["psnr"],
