@@ -255,9 +255,8 @@ def main(argv=None) -> dict:
   command = "python -m bench.quality " + " ".join(sys.argv[1:] if argv is None else argv)
   name = "quality" if variants == tuple(VARIANTS) else "quality_" + "+".join(variants)
   path = common.record(name, {"command": command.strip(), "steps": args.steps,
-                                   "crop": args.crop, "seeds": seeds, "variants": variants,
-                                   "table": summary,
-                                   "per_seed": tables}, args.out)
+                              "crop": args.crop, "seeds": seeds, "variants": variants,
+                              "table": summary, "per_seed": tables}, args.out)
   print(f"wrote {path}")
   return summary
 
