@@ -12,11 +12,27 @@ from typing import Any
 import jax
 
 from nalsuper_jax import files
+from tfds_builders.synthetic_lowlight import synthetic_lowlight_dataset_builder as synthetic
 
 # Issue #14's bar for a model we show: its PSNR at least this far above the best
 # non-oracle baseline (gamma, CLAHE), for the demo on every seed and for the
 # shipped model on held-out photos. Below it, classical tone curves are nearly as good.
 MIN_MARGIN_DB = 3.0
+
+
+# Where `make demo` builds `synthetic_lowlight` (its DEMO_DIR/tfds): the bench
+# scripts that train on it read the same copy, so a run builds it at most once.
+DEMO_DATA_DIR = "workdirs/demo/tfds"
+
+
+def ensure_demo_data(data_dir: str = DEMO_DATA_DIR) -> str:
+  """Builds `synthetic_lowlight` into `data_dir` unless it is there; returns the
+  absolute path (the trainings run in subprocesses with their own cwd)."""
+  data_dir = os.path.abspath(data_dir)
+  builder = synthetic.Builder(data_dir=data_dir)
+  if not (pathlib.Path(builder.data_dir) / "dataset_info.json").exists():
+    builder.download_and_prepare()
+  return data_dir
 
 
 def best_baseline(table: dict[str, dict[str, float]]) -> str:

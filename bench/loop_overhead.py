@@ -2,16 +2,17 @@
 
   python -m bench.loop_overhead [--steps 40] [--warmup 10] [--data_dir DIR]
 
-Bare: `bench.train_step.measure` (the jitted train step on one fixed batch of
+Bare: `bench.train_step.compile_step`/`time_steps` (the jitted train step on one fixed batch of
 the demo shape, timed step by step, median). Loop: `train.run` on `configs/default.py` (grain
 pipeline with on-the-fly degradation, metrics fetched every `log_every`
 steps, Orbax manager consulted every step), timed from the `uptime` the
 loop writes to `metrics.jsonl` between two log steps after the warm-up.
 Periodic evaluation and intermediate checkpoints are off so that the
-difference is the loop itself. The bare step is measured before and after
-the loop and averaged: on a shared 2-core machine the speed drifts by
-several percent over minutes, as much as the effect measured. Builds `synthetic_lowlight` into a temporary
-folder unless --data_dir holds it. Writes bench/results/loop_overhead-*.json.
+difference is the loop itself. The bare step (compiled once) is measured before
+and after the loop and averaged: on a shared 2-core machine the speed drifts
+by several percent over minutes, as much as the effect measured. Reads
+`synthetic_lowlight` from --data_dir (`make demo`'s copy by default; built
+there if absent). Writes bench/results/loop_overhead-*.json.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import tempfile
 from bench import common, train_step
 from configs import default
 from nalsuper_jax import train
-from tfds_builders.synthetic_lowlight import synthetic_lowlight_dataset_builder as synthetic
 
 
 def loop_step_seconds(config, workdir: str, steps: int, warmup: int) -> float:
@@ -42,21 +42,19 @@ def main(argv=None) -> dict:
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument("--steps", type=int, default=40)
   p.add_argument("--warmup", type=int, default=10)
-  p.add_argument("--data_dir", default=None)
+  p.add_argument("--data_dir", default=common.DEMO_DATA_DIR,
+                 help="TFDS data_dir; synthetic_lowlight is built there if absent")
   p.add_argument("--out", default="bench/results")
   args = p.parse_args(argv)
+  config = default.get_config()
+  config.data.data_dir = common.ensure_demo_data(args.data_dir)
+  # One compile serves both bare timings (compiling is most of this script's time).
+  compiled, step_args, _, _ = train_step.compile_step(config.model.size, config.data.crop,
+                                                      config.data.batch_size)
+  before, _, step_args = train_step.time_steps(compiled, step_args, args.steps)
   with tempfile.TemporaryDirectory() as tmp:
-    data_dir = args.data_dir
-    if data_dir is None:
-      data_dir = f"{tmp}/tfds"
-      synthetic.Builder(data_dir=data_dir).download_and_prepare()
-    config = default.get_config()
-    config.data.data_dir = data_dir
-    bare_step = lambda: train_step.measure(config.model.size, config.data.crop,
-                                           config.data.batch_size, args.steps)["step_s"]
-    before = bare_step()
     loop = loop_step_seconds(config, f"{tmp}/run", args.steps, args.warmup)
-    after = bare_step()
+  after, _, _ = train_step.time_steps(compiled, step_args, args.steps)
   bare = (before + after) / 2
   overhead = loop / bare - 1
   print(f"demo shape ({config.data.batch_size}x{config.data.crop}x{config.data.crop}): bare "

@@ -28,7 +28,6 @@ trainings in --root. Writes bench/results/quality-<backend>-<date>.json
 from __future__ import annotations
 
 import argparse
-import os
 import pathlib
 import subprocess
 import sys
@@ -42,7 +41,6 @@ from nalsuper_jax import baselines, checkpoints, metrics
 from nalsuper_jax.data import pipeline
 from nalsuper_jax.enhance import Enhancer
 from nalsuper_jax.evaluate import fit_baselines
-from tfds_builders.synthetic_lowlight import synthetic_lowlight_dataset_builder as synthetic
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 VARIANTS = {
@@ -52,12 +50,6 @@ VARIANTS = {
     "text_free": ["--config.model.film=False", "--config.model.cross_attention=False"],
 }
 METRICS = ("psnr", "ssim", "psnr_gt_mean", "ssim_gt_mean")
-
-
-def ensure_data(data_dir: str) -> None:
-  if (pathlib.Path(data_dir) / "synthetic_lowlight/default/1.0.0/dataset_info.json").exists():
-    return
-  synthetic.Builder(data_dir=data_dir).download_and_prepare()
 
 
 def train(variant: str, workdir: pathlib.Path, data_dir: str, steps: int, crop: int,
@@ -231,7 +223,7 @@ def main(argv=None) -> dict:
                  help="comma list of networks to train and score (e.g. nalsuper: the demo "
                       "on every seed)")
   p.add_argument("--root", default="workdirs/bench_quality")
-  p.add_argument("--data_dir", default="workdirs/demo/tfds")
+  p.add_argument("--data_dir", default=common.DEMO_DATA_DIR)
   p.add_argument("--out", default="bench/results")
   args = p.parse_args(argv)
   seeds = [int(v) for v in args.seeds.split(",")]
@@ -240,8 +232,7 @@ def main(argv=None) -> dict:
   if unknown:
     p.error(f"--variants: unknown {unknown}; known: {list(VARIANTS)}")
   root = pathlib.Path(args.root) / f"steps{args.steps}_crop{args.crop}"
-  data_dir = os.path.abspath(args.data_dir)
-  ensure_data(data_dir)
+  data_dir = common.ensure_demo_data(args.data_dir)
   tables = []
   for seed in seeds:
     for variant in variants:

@@ -102,15 +102,22 @@ def build_step(model_size: str, crop: int, batch: int, dtype: str = "float32",
   return step, (state, data, text.params)
 
 
-def measure(model_size: str, crop: int, batch: int, steps: int, dtype: str = "float32",
-            conv_kernel_grad: str = "auto") -> dict:
-  """One (size, crop) row: compile s, median step s, images/s, GFLOP per step."""
-  step, (state, data, text_params) = build_step(model_size, crop, batch, dtype, conv_kernel_grad)
+def compile_step(model_size: str, crop: int, batch: int, dtype: str = "float32",
+                 conv_kernel_grad: str = "auto") -> tuple[Any, tuple, float, float]:
+  """One configuration's compiled train step, its arguments, compile seconds and
+  FLOPs per step (timed apart from `time_steps`, so a caller can time the same
+  program more than once without compiling it again)."""
+  step, args = build_step(model_size, crop, batch, dtype, conv_kernel_grad)
   start = time.perf_counter()
-  lowered = step.lower(state, data, text_params)
+  lowered = step.lower(*args)
   compiled = lowered.compile()
-  compile_s = time.perf_counter() - start
-  flops = cost.lowered_flops(lowered)
+  return compiled, args, time.perf_counter() - start, cost.lowered_flops(lowered)
+
+
+def time_steps(compiled, args: tuple, steps: int) -> tuple[float, list[float], tuple]:
+  """Median seconds of `steps` steps after one warm-up, the losses seen, and the
+  arguments to continue from (the state advances)."""
+  state, data, text_params = args
   state, metrics = compiled(state, data, text_params)  # warm-up
   jax.block_until_ready(metrics)
   times, losses = [], [float(metrics["loss/total"])]
@@ -120,7 +127,15 @@ def measure(model_size: str, crop: int, batch: int, steps: int, dtype: str = "fl
     jax.block_until_ready(metrics)
     times.append(time.perf_counter() - start)
     losses.append(float(metrics["loss/total"]))
-  median = float(np.median(times))
+  return float(np.median(times)), losses, (state, data, text_params)
+
+
+def measure(model_size: str, crop: int, batch: int, steps: int, dtype: str = "float32",
+            conv_kernel_grad: str = "auto") -> dict:
+  """One (size, crop) row: compile s, median step s, images/s, GFLOP per step."""
+  compiled, args, compile_s, flops = compile_step(model_size, crop, batch, dtype,
+                                                  conv_kernel_grad)
+  median, losses, _ = time_steps(compiled, args, steps)
   return {"model": model_size, "crop": crop, "batch": batch, "dtype": dtype,
           "conv_kernel_grad": conv_kernel_grad,
           "compile_s": compile_s, "step_s": median, "images_per_s": batch / median,
