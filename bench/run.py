@@ -201,12 +201,14 @@ def train_table(ts: dict) -> str:
           + ", ".join(f"{d} {v:.1f} GFLOP/s" for d, v in peaks.items()) + "."
           + (" MFU: achieved FLOP/s over the data sheet's dense tensor-core peak (bfloat16 "
              "rows against bfloat16, float32 rows against TF32)." if mfu else ""),
-          "", "| model | dtype | crop | batch | kernel grad | step (median) s | images/s | "
-          "compile s | GFLOP/step | GFLOP/s | of matmul peak |" + (" MFU |" if mfu else ""),
-          "|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if mfu else "")]
+          "", "| model | dtype | crop | batch | kernel grad | text tower | step (median) s | "
+          "images/s | compile s | GFLOP/step | GFLOP/s | of matmul peak |"
+          + (" MFU |" if mfu else ""),
+          "|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if mfu else "")]
   for x in ts["rows"]:
     rows.append(f"| {x['model']} | {x['dtype']} | {x['crop']}x{x['crop']} | {x['batch']} | "
                 f"{x.get('conv_kernel_grad', 'batched')} | "
+                f"{'in step' if x.get('text_in_step', True) else 'cached'} | "
                 f"{x['step_s']:.4f} | {x['images_per_s']:.2f} | {x['compile_s']:.1f} | "
                 f"{x['gflop_per_step']:.1f} | {x['gflops_achieved']:.1f} | "
                 f"{100 * x['fraction_of_matmul_peak']:.0f}% |"

@@ -4,8 +4,9 @@ as a fraction of this machine's matmul peak, measured in the same run.
   python -m bench.train_step [--models small,base] [--crops 128,256] [--batches 8,32] [--steps 5]
 
 Uses the real jitted train step (`train.make_train_step`: forward, backward,
-AdamW, text encoder) on random uint8 batches over a mesh of all local
-devices. FLOPs per step come from XLA's cost analysis of the lowered step
+AdamW) on random uint8 batches over a mesh of all local devices, with the
+caption features handed in as the loop hands them (`config.text.cache_captions`:
+the frozen text tower runs outside the step, once per distinct caption). FLOPs per step come from XLA's cost analysis of the lowered step
 (`models.cost.lowered_flops`: the same count on every backend).
 The matmul peak is the best of several n x n products in each dtype measured
 (n = 2048 on CPU, 8192 on accelerators). On a GPU whose published dense peak
@@ -76,9 +77,12 @@ def _timed(fn) -> float:
 
 
 def build_step(model_size: str, crop: int, batch: int, dtype: str = "float32",
-               conv_kernel_grad: str = "auto") -> tuple[Any, tuple]:
+               conv_kernel_grad: str = "auto", text_in_step: bool = False
+               ) -> tuple[Any, tuple]:
   """The jitted train step of one configuration and its arguments (state,
-  one random batch, text-tower params), ready to lower."""
+  one random batch, text-tower params), ready to lower. `text_in_step`: the
+  frozen tower runs inside the step on token ids (`config.text.cache_captions=0`,
+  and every step before the cache existed)."""
   config = default.get_config()
   with config.unlocked():
     config.model.update(models.model_config(model_size).to_dict())
@@ -86,6 +90,8 @@ def build_step(model_size: str, crop: int, batch: int, dtype: str = "float32",
     config.model.conv_kernel_grad = conv_kernel_grad
     config.data.batch_size = batch
     config.data.crop = crop
+    if text_in_step:
+      config.text.cache_captions = 0
   model = checkpoints.build_model(config)
   text = checkpoints.build_text(config, model)
   tx, schedule = train.make_optimizer(config.train)
@@ -98,16 +104,20 @@ def build_step(model_size: str, crop: int, batch: int, dtype: str = "float32",
   host = {"low": rng.integers(0, 60, (batch, crop, crop, 3), dtype=np.uint8),
           "high": rng.integers(0, 255, (batch, crop, crop, 3), dtype=np.uint8),
           "ids": ids, "mask": mask}
+  cache = train.make_feature_cache(config, text)  # as the loop does: features, not ids
+  if cache is not None:
+    host = cache.replace_tokens(host)
   data = sharding.global_batch(host, sharding.batch_sharding(mesh))
   return step, (state, data, text.params)
 
 
 def compile_step(model_size: str, crop: int, batch: int, dtype: str = "float32",
-                 conv_kernel_grad: str = "auto") -> tuple[Any, tuple, float, float]:
+                 conv_kernel_grad: str = "auto", text_in_step: bool = False
+                 ) -> tuple[Any, tuple, float, float]:
   """One configuration's compiled train step, its arguments, compile seconds and
   FLOPs per step (timed apart from `time_steps`, so a caller can time the same
   program more than once without compiling it again)."""
-  step, args = build_step(model_size, crop, batch, dtype, conv_kernel_grad)
+  step, args = build_step(model_size, crop, batch, dtype, conv_kernel_grad, text_in_step)
   start = time.perf_counter()
   lowered = step.lower(*args)
   compiled = lowered.compile()
@@ -131,13 +141,13 @@ def time_steps(compiled, args: tuple, steps: int) -> tuple[float, list[float], t
 
 
 def measure(model_size: str, crop: int, batch: int, steps: int, dtype: str = "float32",
-            conv_kernel_grad: str = "auto") -> dict:
+            conv_kernel_grad: str = "auto", text_in_step: bool = False) -> dict:
   """One (size, crop) row: compile s, median step s, images/s, GFLOP per step."""
   compiled, args, compile_s, flops = compile_step(model_size, crop, batch, dtype,
-                                                  conv_kernel_grad)
+                                                  conv_kernel_grad, text_in_step)
   median, losses, _ = time_steps(compiled, args, steps)
   return {"model": model_size, "crop": crop, "batch": batch, "dtype": dtype,
-          "conv_kernel_grad": conv_kernel_grad,
+          "conv_kernel_grad": conv_kernel_grad, "text_in_step": text_in_step,
           "compile_s": compile_s, "step_s": median, "images_per_s": batch / median,
           "gflop_per_step": flops / 1e9, "gflops_achieved": flops / 1e9 / median,
           "steps_timed": steps, "devices": jax.device_count(), "losses": losses}
@@ -155,10 +165,13 @@ def _utilisation(row: dict, matmul_peak_gflops: float, published_tflops: float |
 def recount(path: str) -> list[dict]:
   """Rewrites a results file's FLOPs with the lowered-program count (see the
   module docstring); the accelerator's own conv-kernel-gradient form
-  ("batched") is the program lowered, whatever the row says."""
+  ("batched") is the program lowered, whatever the row says, with the text
+  tower inside the step where the row does not say otherwise (rows written
+  before the feature cache)."""
   result = json.loads(pathlib.Path(path).read_text())
   for row in result["rows"]:
-    step, args = build_step(row["model"], row["crop"], row["batch"], row["dtype"], "batched")
+    step, args = build_step(row["model"], row["crop"], row["batch"], row["dtype"], "batched",
+                            row.get("text_in_step", True))
     flops = cost.lowered_flops(step.lower(*args))
     row["gflop_per_step"] = flops / 1e9
     row["gflops_achieved"] = flops / 1e9 / row["step_s"]
@@ -182,6 +195,9 @@ def main(argv=None) -> list[dict]:
   p.add_argument("--dtypes", default="float32", help="e.g. float32,bfloat16")
   p.add_argument("--conv_kernel_grads", default="auto",
                  help="config.model.conv_kernel_grad values to compare, e.g. batched,auto")
+  p.add_argument("--text", default="cached",
+                 help="where the frozen text tower runs, to compare: cached (outside the "
+                      "step, once per caption, as training does), in_step")
   p.add_argument("--out", default="bench/results")
   p.add_argument("--recount", default=None, help="results file whose FLOPs to recount")
   args = p.parse_args(argv)
@@ -195,14 +211,17 @@ def main(argv=None) -> list[dict]:
   kind = jax.devices()[0].device_kind
   command = "python -m bench.train_step " + " ".join(sys.argv[1:] if argv is None else argv)
   rows = []
-  for model, dtype, crop, batch, mode in itertools.product(
+  texts = args.text.split(",")
+  if set(texts) - {"cached", "in_step"}:
+    raise SystemExit(f"--text={args.text}: expected a comma list of cached, in_step")
+  for model, dtype, crop, batch, mode, text in itertools.product(
       args.models.split(","), dtypes, [int(c) for c in args.crops.split(",")],
-      [int(b) for b in args.batches.split(",")], args.conv_kernel_grads.split(",")):
-    row = measure(model, crop, batch, args.steps, dtype, mode)
+      [int(b) for b in args.batches.split(",")], args.conv_kernel_grads.split(","), texts):
+    row = measure(model, crop, batch, args.steps, dtype, mode, text == "in_step")
     published = published_peak_tflops(kind, dtype) if accelerator else None
     _utilisation(row, peaks[dtype], published)
     rows.append(row)
-    print(f"{model} {dtype} {crop}x{crop} b{batch} kernel grad {mode}: "
+    print(f"{model} {dtype} {crop}x{crop} b{batch} kernel grad {mode}, text {text}: "
           f"step {row['step_s']:.4f} s, "
           f"{row['images_per_s']:.1f} img/s, compile {row['compile_s']:.1f} s, "
           f"{row['gflops_achieved']:.1f} GFLOP/s ({100 * row['fraction_of_matmul_peak']:.0f}% "

@@ -10,6 +10,7 @@ import ml_collections
 
 from nalsuper_jax.data import degrade, pipeline
 from nalsuper_jax.models import NaLSuperConfig
+from nalsuper_jax.text import cache as text_cache
 from nalsuper_jax.text import tokenizer
 
 SECTIONS = ("seed", "model", "text", "data", "train", "loss", "eval", "mesh", "sharding")
@@ -64,8 +65,9 @@ def validate(config: ml_collections.ConfigDict) -> NaLSuperConfig:
   _require(e.max_images is None or e.max_images > 0,
            f"config.eval.max_images={e.max_images} must be positive or None")
   _require(e.batch_size >= 1, f"config.eval.batch_size={e.batch_size} must be >= 1")
-  try:  # the tokenizer's own rule
+  try:  # the tokenizer's and the feature cache's own rules
     tokenizer.check_max_len(config.text.max_len)
+    text_cache.check_cache_captions(config.text.cache_captions)
   except ValueError as e:
     raise ConfigError(f"config.text.{e}") from None
   _require(config.mesh.fsdp >= 1 and (config.mesh.data == -1 or config.mesh.data >= 1),

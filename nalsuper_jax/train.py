@@ -32,7 +32,8 @@ from nalsuper_jax import checkpoints, losses, sharding
 from nalsuper_jax.checkpoints import TrainState
 from nalsuper_jax.data import degrade, pipeline
 from nalsuper_jax.models import NaLSuper
-from nalsuper_jax.text import LoadedTextEncoder, TextFeatures
+from nalsuper_jax.text import FeatureCache, LoadedTextEncoder, TextFeatures
+from nalsuper_jax.text.cache import FEATURE_KEYS
 
 log = logging.getLogger("nalsuper_jax.train")
 METRICS_FILE = "metrics.jsonl"   # every scalar the loop writes, one JSON object a line
@@ -74,6 +75,23 @@ def text_features(text: LoadedTextEncoder | None, text_params: Any, ids, mask,
   return text.module.apply({"params": text_params}, ids, mask)
 
 
+def batch_text_features(text: LoadedTextEncoder | None, text_params: Any,
+                        batch: dict[str, jax.Array], trainable: bool) -> TextFeatures | None:
+  """The batch's caption features: handed in by the loop's `FeatureCache` when
+  the tower is frozen and cached (its `FEATURE_KEYS`), else run here on the ids."""
+  if text is not None and FEATURE_KEYS[0] in batch:
+    return TextFeatures(*(batch[k] for k in FEATURE_KEYS))
+  return text_features(text, text_params, batch.get("ids"), batch.get("mask"), trainable)
+
+
+def make_feature_cache(config: ml_collections.ConfigDict,
+                       text: LoadedTextEncoder | None) -> FeatureCache | None:
+  """The loop's text-feature cache: only for a frozen tower, and `cache_captions` > 0."""
+  if text is None or config.text.trainable or not config.text.cache_captions:
+    return None
+  return FeatureCache(text, int(config.text.cache_captions))
+
+
 # ----------------------------------------------------------------------------
 # The train step
 # ----------------------------------------------------------------------------
@@ -92,8 +110,7 @@ def make_train_step(config: ml_collections.ConfigDict, model: NaLSuper,
 
     def loss_fn(params):
       tp = params["text"] if trainable_text else text_params
-      feats = (text_features(text, tp, batch["ids"], batch["mask"], trainable_text)
-               if text is not None else None)
+      feats = batch_text_features(text, tp, batch, trainable_text)
       out = model.apply({"params": params["image"]}, low, feats)
       terms = losses.loss_terms(out, high, loss_config)
       return terms["total"], terms
@@ -294,6 +311,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
   checkpoints.write_config(workdir, config)
 
   text_params = jax.device_put(text.params, sharding.replicated(mesh)) if text else None
+  feature_cache = make_feature_cache(config, text)
   train_step = make_train_step(config, model, text, tx, schedule, mesh, layout.shardings)
   batch_shard = sharding.batch_sharding(mesh)
   writer = make_writer(workdir)
@@ -316,6 +334,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
       if data_log is not None:
         data_log.write(json.dumps({"step": step + 1, "names": [
             pipeline.text(n) for n in local.pop("name")]}) + "\n")
+      if feature_cache is not None:
+        local = feature_cache.replace_tokens(local)
       batch = sharding.global_batch(local, batch_shard)
       state, metrics = train_step(state, batch, text_params)
       step += 1
@@ -347,4 +367,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
   mgr.close()
   if data_log is not None:
     data_log.close()
+  if feature_cache is not None:
+    log.info("text features: %d captions encoded, %d reused (config.text.cache_captions=%d)",
+             feature_cache.misses, feature_cache.hits, feature_cache.max_captions)
   return TrainResult(step, state, model, text, preempted=preempted)

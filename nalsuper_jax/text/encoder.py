@@ -31,6 +31,8 @@ def default_config() -> ml_collections.ConfigDict:
       max_len=48,               # tokens per caption (CLIP allows 77); content + appearance fit
       normalize_sentence=True,  # L2-normalise the sentence vector
       trainable=False,          # False: frozen (stop_gradient, no optimizer state)
+      cache_captions=4096,      # frozen: distinct captions whose features training keeps
+                                #   (text/cache.py; 0: the tower runs in every train step)
   ))
 
 

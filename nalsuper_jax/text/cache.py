@@ -1,0 +1,81 @@
+"""Frozen text features computed once per distinct caption (ARCHITECTURE.md section 2).
+
+A frozen text tower maps the same token ids to the same features, and training
+captions repeat (a paired dataset has one caption per image, seen every epoch;
+the demo's augmented captions come from a small vocabulary), so the trainer need
+not run the tower inside every train step: `FeatureCache` encodes each caption it
+has not seen once, outside the step, and the step receives the features instead
+of the token ids (`train.batch_text_features`). The cache holds at most
+`config.text.cache_captions` captions, least recently used dropped first.
+
+Each caption is encoded alone, by one [1, max_len] program compiled once, so its
+features never depend on which other captions were new in the same batch: a
+resumed run, whose cache starts empty, sees bit-identical features.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Any, Mapping
+
+import jax
+import numpy as np
+
+from nalsuper_jax.text.encoder import LoadedTextEncoder
+from nalsuper_jax.text.features import TextFeatures
+
+# Batch keys of cached features; they replace `ids` and `mask` (the tokenizer's).
+FEATURE_KEYS = ("words", "word_mask", "sentence")
+
+
+def check_cache_captions(cache_captions: int) -> None:
+  """Raises ValueError unless `cache_captions` is a count >= 0 (0: no cache)."""
+  if isinstance(cache_captions, bool) or not isinstance(cache_captions, int) or cache_captions < 0:
+    raise ValueError(f"cache_captions={cache_captions!r} must be an integer >= 0 "
+                     "(0: the frozen tower runs inside every train step)")
+
+
+class FeatureCache:
+  """Caption (token ids + mask) -> frozen features, encoded on first sight."""
+
+  def __init__(self, text: LoadedTextEncoder, max_captions: int):
+    check_cache_captions(max_captions)
+    if max_captions == 0:
+      raise ValueError("a FeatureCache needs max_captions >= 1")
+    self.max_captions = max_captions
+    self.hits = 0
+    self.misses = 0
+    self._params = text.params
+    self._encode = jax.jit(lambda params, ids, mask: text.module.apply(
+        {"params": params}, ids, mask))
+    self._entries: collections.OrderedDict[bytes, tuple[np.ndarray, ...]] = (
+        collections.OrderedDict())
+
+  def __len__(self) -> int:
+    return len(self._entries)
+
+  def _features(self, ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, ...]:
+    key = ids.tobytes() + np.packbits(mask).tobytes()
+    entry = self._entries.get(key)
+    if entry is not None:
+      self.hits += 1
+      self._entries.move_to_end(key)
+      return entry
+    self.misses += 1
+    out = self._encode(self._params, ids[None], mask[None])
+    entry = tuple(np.asarray(x[0]) for x in out)
+    self._entries[key] = entry
+    if len(self._entries) > self.max_captions:
+      self._entries.popitem(last=False)
+    return entry
+
+  def encode(self, ids: np.ndarray, mask: np.ndarray) -> TextFeatures:
+    """Features of a [B, L] batch of token ids, as host arrays."""
+    rows = [self._features(np.asarray(i, np.int32), np.asarray(m, bool))
+            for i, m in zip(ids, mask)]
+    return TextFeatures(*(np.stack(column) for column in zip(*rows)))
+
+  def replace_tokens(self, batch: Mapping[str, Any]) -> dict[str, Any]:
+    """A batch with `ids`/`mask` replaced by their features (`FEATURE_KEYS`)."""
+    out = {k: v for k, v in batch.items() if k not in ("ids", "mask")}
+    return out | dict(zip(FEATURE_KEYS, self.encode(batch["ids"], batch["mask"])))
