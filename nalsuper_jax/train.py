@@ -237,7 +237,8 @@ class TrainResult:
   already_trained: bool = False
 
 
-def _train_dataset(config: ml_collections.ConfigDict, text: LoadedTextEncoder | None):
+def train_iterator(config: ml_collections.ConfigDict, text: LoadedTextEncoder | None):
+  """This process's batches as the loop reads them (a checkpointable grain iterator)."""
   shard = pipeline.Shard(jax.process_index(), jax.process_count())
   source = pipeline.load_source(
       config.data.name, config.data.train_split, config.data.data_dir,
@@ -297,13 +298,13 @@ def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
                 latest, total)
     mgr.close()
     return TrainResult(latest, None, model, text, already_trained=True)
-  iterator = _train_dataset(config, text)
+  iterator = train_iterator(config, text)
   state, start = None, 0
   if latest is not None:
     state, start = checkpoints.restore_train_state(mgr, layout.abstract, iterator, config)
     if state is None:
       log.warning("no good checkpoint left in %s: starting from step 0", workdir)
-      iterator = _train_dataset(config, text)  # a failed restore may have moved it
+      iterator = train_iterator(config, text)  # a failed restore may have moved it
   if state is None:
     state = layout.initialise()
   if start:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bench import run, text_control
+from bench import caption_reuse, run, text_control
 
 
 def test_write_benchmarks_replaces_only_the_marked_blocks(tmp_path):
@@ -253,3 +253,13 @@ def test_run_streams_a_benchmark_that_floods_stderr(tmp_path, monkeypatch, capsy
   assert result["rows"] == [1, 2] and result["wall_s"] > 0
   assert "progress line" in capsys.readouterr().out
   assert json.loads((out / "flood-cpu-today.json").read_text()) == {"rows": [1, 2]}
+
+
+def test_caption_reuse_counts_the_demo_pipelines_captions(data_dir, tmp_path):
+  rows = caption_reuse.main([f"--data_dir={data_dir}", "--steps=3",
+                             f"--out={tmp_path}"])["rows"]
+  last = rows[-1]
+  assert last["step"] == 3 and last["captions"] == 3 * 8   # the demo's batch
+  assert 1 <= last["distinct"] <= last["captions"]
+  assert last["reused"] == pytest.approx(1 - last["distinct"] / last["captions"])
+  assert [r["distinct"] for r in rows] == sorted(r["distinct"] for r in rows)
