@@ -47,9 +47,11 @@ def plan(quick: bool, gpu: bool) -> dict[str, list[str]]:
              "--crops=256", "--batches=8,32", "--dtypes=float32,bfloat16"]
   else:
     train = ["bench.train_step", f"--steps={3 if q else 8}", "--dtypes=float32",
-             "--conv_kernel_grads=batched,auto"] + (["--crops=128"] if q else [])
-  # --quick: one crop, no 4K photo, fewer loop steps and device counts, 50 quality
-  # steps: the 2026-11-24 budgets had grown to 22.6 min by 2026-11-27 (compiles).
+             f"--conv_kernel_grads={'auto' if q else 'batched,auto'}"] + (
+                 ["--crops=128"] if q else [])
+  # --quick: one crop and kernel-gradient form, no 4K photo, fewer loop steps and
+  # device counts, 40 quality steps (the warm-up is 30): the 2026-11-24 budgets
+  # had grown to 22.6 min by 2026-11-27 (compiles).
   return {
       "model_cost": ["bench.model_cost"],
       "train_step": train,
@@ -64,7 +66,7 @@ def plan(quick: bool, gpu: bool) -> dict[str, list[str]]:
       # (bench.quality's default budget), so its NaLSuper row is `make demo`'s and a
       # finished `--variants=nalsuper` run's trainings are reused; --quick trains
       # one seed (no spread), a check that the table builds.
-      "quality": ["bench.quality"] + (["--steps=50", "--crop=64", "--seeds=0"] if q
+      "quality": ["bench.quality"] + (["--steps=40", "--crop=64", "--seeds=0"] if q
                                       else ["--seeds=0,1,2"]),
   }
 
