@@ -286,7 +286,8 @@ def main(argv=None) -> None:
   p.add_argument("--only", default=None,
                  help="comma list of benchmarks; rewrites only their BENCHMARKS.md blocks, "
                       "each under a line naming this run")
-  p.add_argument("--results", default="bench/results")
+  p.add_argument("--results", default="bench/results",
+                 help="results folder; one outside the repository leaves BENCHMARKS.md as it is")
   p.add_argument("--gpu_results", default=None,
                  help="only rewrite BENCHMARKS.md's GPU block from a train_step results file")
   p.add_argument("--from_results", default=None,
@@ -326,6 +327,10 @@ def main(argv=None) -> None:
                    + (f"-only-{'+'.join(results)}" if args.only else "") + ".json")
   files.write_atomic(path, json.dumps(summary, indent=2))
   print(f"wrote {path} ({total / 60:.1f} min)")
+  if not path.resolve().is_relative_to(ROOT):
+    print(f"BENCHMARKS.md left as it is: its raw-number links must point into the "
+          f"repository, and --results={args.results} is outside it (a timing run)")
+    return
   generated = tables(results)
   if args.only:  # the header still describes the last full run: each block says its own
     line = _header(summary, command, total, path.relative_to(ROOT)).replace(
