@@ -263,3 +263,12 @@ def test_caption_reuse_counts_the_demo_pipelines_captions(data_dir, tmp_path):
   assert 1 <= last["distinct"] <= last["captions"]
   assert last["reused"] == pytest.approx(1 - last["distinct"] / last["captions"])
   assert [r["distinct"] for r in rows] == sorted(r["distinct"] for r in rows)
+
+
+def test_results_outside_the_repository_leave_benchmarks_md_alone(tmp_path, monkeypatch):
+  monkeypatch.setattr(run, "plan", lambda quick, gpu: {})   # no benchmark runs
+  page = run.ROOT / "BENCHMARKS.md"
+  before = page.read_text()
+  run.main([f"--results={tmp_path}"])
+  assert page.read_text() == before
+  assert [p.name for p in tmp_path.glob("*.json")]   # the summary was still written
