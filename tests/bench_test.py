@@ -255,6 +255,7 @@ def test_run_streams_a_benchmark_that_floods_stderr(tmp_path, monkeypatch, capsy
   assert json.loads((out / "flood-cpu-today.json").read_text()) == {"rows": [1, 2]}
 
 
+@pytest.mark.slow  # needs the built dataset (~20 s), which no other fast test does
 def test_caption_reuse_counts_the_demo_pipelines_captions(data_dir, tmp_path):
   rows = caption_reuse.main([f"--data_dir={data_dir}", "--steps=3",
                              f"--out={tmp_path}"])["rows"]
