@@ -136,8 +136,8 @@ def cost_table(mc: dict) -> str:
     rows.append(f"| {x['size']} | {x['height']}x{x['width']} | {x['params']:,} | "
                 f"{x['gflops']:.2f} | {x['gmacs']:.2f} |")
   e = mc["text_encoder"]
-  rows.append(f"\nText encoder (`{e['checkpoint']}`, frozen; forward only, once per caption of "
-              "every batch, inside the train step's program and its FLOP count): "
+  rows.append(f"\nText encoder (`{e['checkpoint']}`, frozen; in training, forward once per "
+              "distinct caption outside the train step, `config.text.cache_captions`): "
               f"{e['params']:,} params, {e['gflops']:.3f} GFLOPs per {e['tokens']}-token caption.")
   return "\n".join(rows)
 
