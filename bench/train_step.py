@@ -6,7 +6,8 @@ as a fraction of this machine's matmul peak, measured in the same run.
 Uses the real jitted train step (`train.make_train_step`: forward, backward,
 AdamW) on random uint8 batches over a mesh of all local devices, with the
 caption features handed in as the loop hands them (`config.text.cache_captions`:
-the frozen text tower runs outside the step, once per distinct caption). FLOPs per step come from XLA's cost analysis of the lowered step
+the frozen text tower runs outside the step, once per distinct caption).
+FLOPs per step come from XLA's cost analysis of the lowered step
 (`models.cost.lowered_flops`: the same count on every backend).
 The matmul peak is the best of several n x n products in each dtype measured
 (n = 2048 on CPU, 8192 on accelerators). On a GPU whose published dense peak
