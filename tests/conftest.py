@@ -18,6 +18,13 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 # instead of ~16 s). Tests compare runs made under the same flags, or against
 # references with tolerances relative to the values. Subprocesses inherit it.
 os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
+# XLA CPU's older elemental emitter compiles the tiny train step in ~8 s instead
+# of ~13 s and loads it from the cache in ~1 s instead of ~2.3 s (AMD EPYC, 2
+# cores); steps run as fast. Appended, so `XLA_FLAGS=--xla_cpu_max_isa=AVX2`
+# (another machine's rounding) still applies; subprocesses inherit it.
+TEST_XLA_FLAGS = "--xla_cpu_use_fusion_emitters=false"
+if TEST_XLA_FLAGS not in os.environ.get("XLA_FLAGS", ""):
+  os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {TEST_XLA_FLAGS}".strip()
 
 import filelock  # noqa: E402
 import jax  # noqa: E402
