@@ -112,6 +112,7 @@ def test_flops_counted_before_compilation_include_the_backward_convolutions():
   assert cost.lowered_flops(lowered) >= 3 * forward  # forward + input grad + kernel grad
 
 
+@pytest.mark.slow  # traces and lowers a train step (~16 s)
 def test_recount_rewrites_flops_and_mfu_from_the_lowered_step(tmp_path):
   import json
   from bench import model_cost, train_step

@@ -69,6 +69,7 @@ def _step_flops(config, cached: bool) -> float:
   return cost.lowered_flops(step.lower(layout.abstract, batch, text.params))
 
 
+@pytest.mark.slow  # traces and lowers two train steps (~17 s)
 def test_the_cached_step_does_not_run_the_tower():
   config = tiny.get_config()
   in_step, cached = _step_flops(config, False), _step_flops(config, True)
