@@ -1,6 +1,7 @@
 """Shared fixtures. Tests run on the CPU in float32 and are seconds each."""
 
 import os
+import shutil
 import tempfile
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the hub
@@ -60,6 +61,26 @@ def data_dir(tmp_path_factory):
     # An already prepared set is reused (TFDS checks its dataset_info.json).
     synthetic.Builder(data_dir=str(shared / "tfds")).download_and_prepare()
   return str(shared / "tfds")
+
+
+@pytest.fixture(scope="session")
+def trained_run(data_dir, tmp_path_factory):
+  """The tiny config's uninterrupted 12-step run (`runs.config(data_dir)`),
+  trained once per test run and shared by the workers like `data_dir`. Tests
+  read it, or copy it before they change it."""
+  # Deferred: train imports TensorFlow (through clu); only slow tests use this.
+  from nalsuper_jax import train  # pylint: disable=import-outside-toplevel
+  from tests import runs  # pylint: disable=import-outside-toplevel
+  base = tmp_path_factory.getbasetemp()
+  shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+  path = shared / "trained_run"
+  with filelock.FileLock(str(shared / "trained_run.lock")):
+    if not path.is_dir():  # trained under another name, renamed when complete
+      partial = shared / "trained_run.partial"
+      shutil.rmtree(partial, ignore_errors=True)
+      train.run(runs.config(data_dir), partial)
+      partial.rename(path)
+  return path
 
 
 class _CasesTogether(scheduler.LoadScopeScheduling):

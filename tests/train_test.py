@@ -98,18 +98,18 @@ def _wait_for_checkpoint(workdir, step, proc, timeout=300):
     time.sleep(0.01)
 
 
-def test_sigkill_then_rerun_equals_uninterrupted_run(data_dir, tmp_path):
+def test_sigkill_then_rerun_equals_uninterrupted_run(data_dir, trained_run, tmp_path):
   """main.py is killed after its step-4 checkpoint; the rerun resumes from what
-  the killed process left. The uninterrupted run and the rerun use train.run in
-  this process (bit-identical to main.py's; a process start costs ~15 s here)."""
+  the killed process left. The rerun and the uninterrupted run (`trained_run`)
+  use train.run in a pytest process (bit-identical to main.py's; a process start
+  costs ~15 s here)."""
   killed = _main(tmp_path / "killed", data_dir)
   _wait_for_checkpoint(tmp_path / "killed", 4, killed)
   killed.send_signal(signal.SIGKILL)
   killed.wait(timeout=60)
   assert runs.final_params(tmp_path / "killed")[0] < 12  # it really stopped partway
   train.run(runs.config(data_dir), tmp_path / "killed")
-  train.run(runs.config(data_dir), tmp_path / "whole")
-  step_a, params_a = runs.final_params(tmp_path / "whole")
+  step_a, params_a = runs.final_params(trained_run)
   step_b, params_b = runs.final_params(tmp_path / "killed")
   assert step_a == step_b == 12
   for a, b in zip(jax.tree.leaves(params_a), jax.tree.leaves(params_b)):
