@@ -1,6 +1,7 @@
 """Shared fixtures. Tests run on the CPU in float32 and are seconds each."""
 
 import os
+import pathlib
 import shutil
 import tempfile
 
@@ -47,6 +48,12 @@ def minilm():
   return text.load_text_encoder(text.default_config())
 
 
+def _shared_folder(tmp_path_factory) -> pathlib.Path:
+  """The run's base temporary folder, the same for every pytest-xdist worker."""
+  base = tmp_path_factory.getbasetemp()
+  return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory):
   """The embedded `synthetic_lowlight` set, built once per test run.
@@ -55,8 +62,7 @@ def data_dir(tmp_path_factory):
   take the lock builds, the others wait and reuse it (a build is ~20 s).
   """
   from tfds_builders.synthetic_lowlight import synthetic_lowlight_dataset_builder as synthetic
-  base = tmp_path_factory.getbasetemp()
-  shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+  shared = _shared_folder(tmp_path_factory)
   with filelock.FileLock(str(shared / "tfds.lock")):
     # An already prepared set is reused (TFDS checks its dataset_info.json).
     synthetic.Builder(data_dir=str(shared / "tfds")).download_and_prepare()
@@ -71,8 +77,7 @@ def trained_run(data_dir, tmp_path_factory):
   # Deferred: train imports TensorFlow (through clu); only slow tests use this.
   from nalsuper_jax import train  # pylint: disable=import-outside-toplevel
   from tests import runs  # pylint: disable=import-outside-toplevel
-  base = tmp_path_factory.getbasetemp()
-  shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+  shared = _shared_folder(tmp_path_factory)
   path = shared / "trained_run"
   with filelock.FileLock(str(shared / "trained_run.lock")):
     if not path.is_dir():  # trained under another name, renamed when complete

@@ -8,7 +8,6 @@ same report.
 """
 
 import json
-import os
 import pathlib
 import signal
 import socket
@@ -45,8 +44,7 @@ def _start(workdir, data_dir, *flags, processes=1, mode="train"):
          f"--config.train.steps={STEPS}", "--config.train.log_every=1",
          f"--config.train.keep_checkpoints={STEPS}",  # step 4 stays until the kill sees it
          "--config.data.log_names=True", *flags]
-  env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} "
-             f"--xla_force_host_platform_device_count=1")
+  env = runs.host_devices_env(1)
   if processes == 1:
     return [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)]

@@ -1,6 +1,7 @@
 """Training runs in tests: the tiny config on the embedded data, and what a run saved."""
 
 import json
+import os
 import pathlib
 
 import jax
@@ -9,6 +10,13 @@ import orbax.checkpoint as ocp
 
 from configs import tiny
 from nalsuper_jax import checkpoints, sharding, train
+
+
+def host_devices_env(count: int) -> dict[str, str]:
+  """This environment for a subprocess whose CPU shows `count` devices; the
+  suite's own XLA_FLAGS (conftest) are kept, so it compiles as the tests do."""
+  return dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} "
+              f"--xla_force_host_platform_device_count={count}")
 
 
 def config(data_dir: str, **train_overrides):

@@ -76,8 +76,7 @@ def test_one_and_eight_devices_give_the_same_loss_curve(data_dir, tmp_path):
   train.run(runs.curve_config(data_dir), tmp_path / "one")
   metrics = train.read_metrics(tmp_path / "one")
   one = np.asarray([metrics[s]["loss/total"] for s in sorted(metrics)])
-  env = dict(os.environ, XLA_FLAGS=f"{os.environ.get('XLA_FLAGS', '')} "
-             f"--xla_force_host_platform_device_count=8")
+  env = runs.host_devices_env(8)
   out = subprocess.run([sys.executable, "-c", _CURVES, data_dir, str(tmp_path)],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
   lines = [l.split(" ", 2) for l in out.stdout.splitlines() if l.startswith("CURVE")]
