@@ -23,8 +23,8 @@ def text_encoder_cost() -> dict:
   cfg = text.default_config()
   encoder = text.load_text_encoder(cfg)
   ids, mask = encoder.tokenizer(["a well-exposed photo"])
-  fn = jax.jit(lambda p, i, m: encoder.module.apply({"params": p}, i, m))
-  flops = cost.lowered_flops(fn.lower(encoder.params, ids, mask))
+  flops = cost.xla_flops(lambda p, i, m: encoder.module.apply({"params": p}, i, m),
+                         encoder.params, ids, mask)
   params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(encoder.params))
   return {"checkpoint": cfg.checkpoint, "params": params, "tokens": cfg.max_len,
           "gflops": flops / 1e9}

@@ -215,6 +215,9 @@ def train_table(ts: dict) -> str:
                 f"{x['gflop_per_step']:.1f} | {x['gflops_achieved']:.1f} | "
                 f"{100 * x['fraction_of_matmul_peak']:.0f}% |"
                 + (f" {100 * x['mfu']:.1f}% |" if mfu else ""))
+  for x in ts.get("failed", []):
+    rows.append(f"\nNot measured: {x['model']} {x['dtype']} {x['crop']}x{x['crop']} batch "
+                f"{x['batch']} ({x['error']}).")
   return "\n".join(rows)
 
 

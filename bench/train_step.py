@@ -2,13 +2,16 @@
 as a fraction of this machine's matmul peak, measured in the same run.
 
   python -m bench.train_step [--models small,base] [--crops 128,256] [--batches 8,32] [--steps 5]
+                             [--profile_dir DIR]
 
 Uses the real jitted train step (`train.make_train_step`: forward, backward,
 AdamW) on random uint8 batches over a mesh of all local devices, with the
 caption features handed in as the loop hands them (`config.text.cache_captions`:
 the frozen text tower runs outside the step, once per distinct caption).
 FLOPs per step come from XLA's cost analysis of the lowered step
-(`models.cost.lowered_flops`: the same count on every backend).
+(`models.cost.lowered_flops`: the same count on every backend; where the
+accelerator's plugin has no such analysis, the same step is lowered for the
+host CPU and counted there).
 The matmul peak is the best of several n x n products in each dtype measured
 (n = 2048 on CPU, 8192 on accelerators). On a GPU whose published dense peak
 is known (`PUBLISHED_PEAK_TFLOPS`) each row also gets its model FLOP
@@ -17,6 +20,11 @@ core peak, float32 rows against the TF32 one (XLA's default precision lets
 float32 matmuls and convolutions run on TF32 tensor cores).
 Writes bench/results/train_step-<backend>-<date>.json after every row, so a
 run stopped part way keeps the rows it finished.
+
+`--profile_dir DIR` traces `PROFILE_STEPS` more steps of each row with
+`jax.profiler` into DIR/<row>, with a Perfetto trace. A row that fails (out of
+device memory, say) is recorded under "failed" with its error, and the next
+row runs.
 
   python -m bench.train_step --recount=bench/results/train_step-gpu-<date>.json
 
@@ -29,11 +37,13 @@ the same program lowered here (FLOPs do not depend on the backend).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import pathlib
 import sys
 import time
+import traceback
 from typing import Any
 
 import jax
@@ -71,6 +81,11 @@ def matmul_peak_gflops(n: int = 2048, repeats: int = 5, dtype: str = "float32") 
   return 2 * n ** 3 / best / 1e9
 
 
+# Steps traced per row under --profile_dir: enough to see a steady step, few
+# enough that the trace stays a few MB.
+PROFILE_STEPS = 3
+
+
 def _timed(fn) -> float:
   start = time.perf_counter()
   fn()
@@ -78,38 +93,41 @@ def _timed(fn) -> float:
 
 
 def build_step(model_size: str, crop: int, batch: int, dtype: str = "float32",
-               conv_kernel_grad: str = "auto", text_in_step: bool = False
-               ) -> tuple[Any, tuple]:
+               conv_kernel_grad: str = "auto", text_in_step: bool = False,
+               devices: list[jax.Device] | None = None) -> tuple[Any, tuple]:
   """The jitted train step of one configuration and its arguments (state,
   one random batch, text-tower params), ready to lower. `text_in_step`: the
   frozen tower runs inside the step on token ids (`config.text.cache_captions=0`,
-  and every step before the cache existed)."""
-  config = default.get_config()
-  with config.unlocked():
-    config.model.update(models.model_config(model_size).to_dict())
-    config.model.dtype = dtype
-    config.model.conv_kernel_grad = conv_kernel_grad
-    config.data.batch_size = batch
-    config.data.crop = crop
-    if text_in_step:
-      config.text.cache_captions = 0
-  model = checkpoints.build_model(config)
-  text = checkpoints.build_text(config, model)
-  tx, schedule = train.make_optimizer(config.train)
-  mesh = sharding.make_mesh(config.mesh)
-  layout = checkpoints.train_state_layout(config, model, text, tx, mesh)
-  state = layout.initialise()
-  step = train.make_train_step(config, model, text, tx, schedule, mesh, layout.shardings)
-  rng = np.random.default_rng(0)
-  ids, mask = text.tokenizer(["a well-exposed photo, neutral white balance"] * batch)
-  host = {"low": rng.integers(0, 60, (batch, crop, crop, 3), dtype=np.uint8),
-          "high": rng.integers(0, 255, (batch, crop, crop, 3), dtype=np.uint8),
-          "ids": ids, "mask": mask}
-  cache = train.make_feature_cache(config, text)  # as the loop does: features, not ids
-  if cache is not None:
-    host = cache.replace_tokens(host)
-  data = sharding.global_batch(host, sharding.batch_sharding(mesh))
-  return step, (state, data, text.params)
+  and every step before the cache existed). `devices`: the mesh's (default:
+  all); the host CPU's to count an accelerator step's FLOPs (`host_flops`)."""
+  on_host = devices is not None and devices[0].platform == "cpu"
+  with jax.default_device(devices[0]) if on_host else contextlib.nullcontext():
+    config = default.get_config()
+    with config.unlocked():
+      config.model.update(models.model_config(model_size).to_dict())
+      config.model.dtype = dtype
+      config.model.conv_kernel_grad = conv_kernel_grad
+      config.data.batch_size = batch
+      config.data.crop = crop
+      if text_in_step:
+        config.text.cache_captions = 0
+    model = checkpoints.build_model(config)
+    text = checkpoints.build_text(config, model)
+    tx, schedule = train.make_optimizer(config.train)
+    mesh = sharding.make_mesh(config.mesh, devices)
+    layout = checkpoints.train_state_layout(config, model, text, tx, mesh)
+    state = layout.initialise()
+    step = train.make_train_step(config, model, text, tx, schedule, mesh, layout.shardings)
+    rng = np.random.default_rng(0)
+    ids, mask = text.tokenizer(["a well-exposed photo, neutral white balance"] * batch)
+    host = {"low": rng.integers(0, 60, (batch, crop, crop, 3), dtype=np.uint8),
+            "high": rng.integers(0, 255, (batch, crop, crop, 3), dtype=np.uint8),
+            "ids": ids, "mask": mask}
+    cache = train.make_feature_cache(config, text)  # as the loop does: features, not ids
+    if cache is not None:
+      host = cache.replace_tokens(host)
+    data = sharding.global_batch(host, sharding.batch_sharding(mesh))
+    return step, (state, data, text.params)
 
 
 def compile_step(model_size: str, crop: int, batch: int, dtype: str = "float32",
@@ -122,7 +140,26 @@ def compile_step(model_size: str, crop: int, batch: int, dtype: str = "float32",
   start = time.perf_counter()
   lowered = step.lower(*args)
   compiled = lowered.compile()
-  return compiled, args, time.perf_counter() - start, cost.lowered_flops(lowered)
+  seconds = time.perf_counter() - start
+  flops = cost.lowered_flops(lowered)
+  if flops is None:  # an accelerator plugin: count the same step on the host
+    flops = host_flops(model_size, crop, batch, dtype, conv_kernel_grad, text_in_step)
+  return compiled, args, seconds, flops
+
+
+def host_flops(model_size: str, crop: int, batch: int, dtype: str = "float32",
+               conv_kernel_grad: str = "auto", text_in_step: bool = False) -> float:
+  """FLOPs of one configuration's train step lowered for the host CPU (one
+  device; FLOPs depend on neither). An accelerator's "auto" kernel gradient
+  is the batched form (the per-piece form is for one-device CPUs), so that is
+  the form counted."""
+  mode = "batched" if conv_kernel_grad == "auto" else conv_kernel_grad
+  step, args = build_step(model_size, crop, batch, dtype, mode, text_in_step,
+                          devices=jax.devices("cpu")[:1])
+  flops = cost.lowered_flops(step.lower(*args))
+  if flops is None:
+    raise RuntimeError("XLA's CPU backend gave no cost analysis")
+  return flops
 
 
 def time_steps(compiled, args: tuple, steps: int) -> tuple[float, list[float], tuple]:
@@ -142,11 +179,18 @@ def time_steps(compiled, args: tuple, steps: int) -> tuple[float, list[float], t
 
 
 def measure(model_size: str, crop: int, batch: int, steps: int, dtype: str = "float32",
-            conv_kernel_grad: str = "auto", text_in_step: bool = False) -> dict:
+            conv_kernel_grad: str = "auto", text_in_step: bool = False,
+            profile_dir: str | None = None) -> dict:
   """One (size, crop) row: compile s, median step s, images/s, GFLOP per step."""
-  compiled, args, compile_s, flops = compile_step(model_size, crop, batch, dtype,
-                                                  conv_kernel_grad, text_in_step)
-  median, losses, _ = time_steps(compiled, args, steps)
+  compiled, args, compile_s, flops = compile_step(
+      model_size, crop, batch, dtype, conv_kernel_grad, text_in_step)
+  median, losses, args = time_steps(compiled, args, steps)
+  if profile_dir:
+    name = f"{model_size}-{dtype}-{crop}-b{batch}-{conv_kernel_grad}" + ("-text" if text_in_step else "")
+    folder = pathlib.Path(profile_dir) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    with jax.profiler.trace(str(folder), create_perfetto_trace=True):
+      time_steps(compiled, args, PROFILE_STEPS)
   return {"model": model_size, "crop": crop, "batch": batch, "dtype": dtype,
           "conv_kernel_grad": conv_kernel_grad, "text_in_step": text_in_step,
           "compile_s": compile_s, "step_s": median, "images_per_s": batch / median,
@@ -171,9 +215,8 @@ def recount(path: str) -> list[dict]:
   before the feature cache)."""
   result = json.loads(pathlib.Path(path).read_text())
   for row in result["rows"]:
-    step, args = build_step(row["model"], row["crop"], row["batch"], row["dtype"], "batched",
-                            row.get("text_in_step", True))
-    flops = cost.lowered_flops(step.lower(*args))
+    flops = host_flops(row["model"], row["crop"], row["batch"], row["dtype"], "batched",
+                       row.get("text_in_step", True))
     row["gflop_per_step"] = flops / 1e9
     row["gflops_achieved"] = flops / 1e9 / row["step_s"]
     peaks = row.get("matmul_peaks_gflops", result["matmul_peaks_gflops"])  # its own run's
@@ -185,6 +228,23 @@ def recount(path: str) -> list[dict]:
                                f"(lowered program, {common.machine()['machine']})")
   files.write_atomic(path, json.dumps(result, indent=2))
   return result["rows"]
+
+
+def _record(command: str, peaks: dict, rows: list, failed: list, out: str) -> pathlib.Path:
+  """Writes the results so far (after every row: a stopped run keeps them)."""
+  return common.record("train_step", {
+      "command": command.strip(), "matmul_peak_gflops": next(iter(peaks.values())),
+      "matmul_peaks_gflops": peaks, "rows": rows, "failed": failed}, out)
+
+
+def _failure(config: tuple, error: Exception) -> dict:
+  """A row that could not be compiled or run, with the first line of why."""
+  model, dtype, crop, batch, mode, text = config
+  why = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+  print(f"{model} {dtype} {crop}x{crop} b{batch} kernel grad {mode}, text {text}: "
+        f"FAILED ({why})", flush=True)
+  return {"model": model, "dtype": dtype, "crop": crop, "batch": batch,
+          "conv_kernel_grad": mode, "text_in_step": text == "in_step", "error": why}
 
 
 def main(argv=None) -> list[dict]:
@@ -199,6 +259,7 @@ def main(argv=None) -> list[dict]:
   p.add_argument("--text", default="cached",
                  help="where the frozen text tower runs, to compare: cached (outside the "
                       "step, once per caption, as training does), in_step")
+  p.add_argument("--profile_dir", default=None, help="trace each row's steps here")
   p.add_argument("--out", default="bench/results")
   p.add_argument("--recount", default=None, help="results file whose FLOPs to recount")
   args = p.parse_args(argv)
@@ -215,10 +276,19 @@ def main(argv=None) -> list[dict]:
   texts = args.text.split(",")
   if set(texts) - {"cached", "in_step"}:
     raise SystemExit(f"--text={args.text}: expected a comma list of cached, in_step")
-  for model, dtype, crop, batch, mode, text in itertools.product(
+  configs = list(itertools.product(
       args.models.split(","), dtypes, [int(c) for c in args.crops.split(",")],
-      [int(b) for b in args.batches.split(",")], args.conv_kernel_grads.split(","), texts):
-    row = measure(model, crop, batch, args.steps, dtype, mode, text == "in_step")
+      [int(b) for b in args.batches.split(",")], args.conv_kernel_grads.split(","), texts))
+  failed = []
+  for config in configs:
+    model, dtype, crop, batch, mode, text = config
+    try:
+      row = measure(model, crop, batch, args.steps, dtype, mode, text == "in_step",
+                    args.profile_dir)
+    except Exception as e:  # a row that does not fit is reported, not fatal
+      traceback.print_exc()
+      failed.append(_failure(config, e))
+      continue
     published = published_peak_tflops(kind, dtype) if accelerator else None
     _utilisation(row, peaks[dtype], published)
     rows.append(row)
@@ -228,10 +298,8 @@ def main(argv=None) -> list[dict]:
           f"{row['gflops_achieved']:.1f} GFLOP/s ({100 * row['fraction_of_matmul_peak']:.0f}% "
           "of matmul peak" + (f", MFU {100 * row['mfu']:.1f}%" if published else "") + ")",
           flush=True)
-    path = common.record("train_step", {
-        "command": command.strip(), "matmul_peak_gflops": peaks[dtypes[0]],
-        "matmul_peaks_gflops": peaks, "rows": rows}, args.out)
-  print(f"wrote {path}")
+    _record(command, peaks, rows, failed, args.out)
+  print(f"wrote {_record(command, peaks, rows, failed, args.out)}")
   return rows
 
 

@@ -89,6 +89,38 @@ def test_published_peak_and_the_gpu_train_table():
   gpu = run.train_table({"matmul_peaks_gflops": {"bfloat16": 400.0},
                          "rows": [row | {"mfu": 0.123}]})
   assert gpu.splitlines()[2].endswith("| MFU |") and gpu.endswith("| 50% | 12.3% |")
+  failed = {"model": "base", "dtype": "float32", "crop": 256, "batch": 128,
+            "error": "XlaRuntimeError: RESOURCE_EXHAUSTED"}
+  table = run.train_table({"matmul_peak_gflops": 400.0, "rows": [row], "failed": [failed]})
+  assert table.endswith("Not measured: base float32 256x256 batch 128 "
+                        "(XlaRuntimeError: RESOURCE_EXHAUSTED).")
+
+
+@pytest.mark.slow  # compiles a tiny train step (~15 s)
+def test_train_step_bench_counts_on_the_host_where_the_backend_cannot(tmp_path, monkeypatch):
+  """An accelerator plugin's Lowered.cost_analysis() is None (seen on an H200's
+  CUDA plugin, where every row failed): the bench then counts the same step
+  lowered for the host CPU, keeps going past a failing row, and traces."""
+  import json
+  from bench import train_step
+  from nalsuper_jax.models import cost
+  # The host counts the accelerator's form of the kernel gradients (batched).
+  step, args = train_step.build_step("tiny", 32, 2, conv_kernel_grad="batched")
+  expected = cost.lowered_flops(step.lower(*args))
+  real, calls = cost.lowered_flops, []
+  def plugin_then_host(lowered):
+    calls.append(lowered)
+    return None if len(calls) == 1 else real(lowered)
+  monkeypatch.setattr(cost, "lowered_flops", plugin_then_host)
+  train_step.main(["--models=nosuch,tiny", "--crops=32", "--batches=2", "--steps=1",
+                   f"--profile_dir={tmp_path / 'prof'}", f"--out={tmp_path}"])
+  out = json.loads(next(tmp_path.glob("train_step-*.json")).read_text())
+  assert [x["model"] for x in out["failed"]] == ["nosuch"]
+  assert "unknown size" in out["failed"][0]["error"]
+  (row,) = out["rows"]
+  assert len(calls) == 2  # the step's own count (None), then the host lowering's
+  assert row["gflop_per_step"] == pytest.approx(expected / 1e9, rel=1e-6)
+  assert list((tmp_path / "prof").glob("tiny-float32-32-b2-auto/**/perfetto_trace.json.gz"))
 
 
 def test_flops_counted_before_compilation_include_the_backward_convolutions():

@@ -59,14 +59,29 @@ def model_cost(config: NaLSuperConfig | ml_collections.ConfigDict, height: int =
   return ModelCost(count_params(params), flops / 1e9, flops / 2e9, height, width)
 
 
+def on_host(tree):
+  """ShapeDtypeStructs of `tree`'s arrays placed on the host CPU: a jit lowered
+  on them is a CPU program, whose XLA analyses it before compilation (the
+  accelerator plugins do not: their `Lowered.cost_analysis()` is None)."""
+  host = jax.sharding.SingleDeviceSharding(jax.devices("cpu")[0])
+  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=host), tree)
+
+
 def xla_flops(fn, *args) -> float:
-  """FLOPs of `fn(*args)` (arrays or ShapeDtypeStructs); see `lowered_flops`."""
-  return lowered_flops(jax.jit(fn).lower(*args))
+  """FLOPs of `fn(*args)` (arrays or ShapeDtypeStructs), lowered for the host
+  CPU whatever the default backend (FLOPs do not depend on it); see
+  `lowered_flops`."""
+  flops = lowered_flops(jax.jit(fn).lower(*on_host(args)))
+  if flops is None:
+    raise RuntimeError("XLA's CPU backend gave no cost analysis")
+  return flops
 
 
-def lowered_flops(lowered: jax.stages.Lowered) -> float:
+def lowered_flops(lowered: jax.stages.Lowered) -> float | None:
   """FLOPs of a lowered program by XLA's cost analysis of its HLO before backend
-  compilation; a multiply-add counts 2.
+  compilation (a multiply-add counts 2), or None where the program's backend
+  has no such analysis (PJRT plugins, e.g. CUDA: count a host lowering of the
+  same program instead, as `xla_flops` does).
 
   Counted before compilation so that every backend reports the same number:
   the GPU backend's analysis of the compiled program leaves out convolutions
@@ -75,5 +90,5 @@ def lowered_flops(lowered: jax.stages.Lowered) -> float:
   """
   analysis = lowered.cost_analysis()
   if isinstance(analysis, (list, tuple)):
-    analysis = analysis[0]
-  return float(analysis["flops"])
+    analysis = analysis[0] if analysis else None
+  return None if analysis is None else float(analysis["flops"])
