@@ -96,33 +96,6 @@ def test_published_peak_and_the_gpu_train_table():
                         "(XlaRuntimeError: RESOURCE_EXHAUSTED).")
 
 
-@pytest.mark.slow  # compiles a tiny train step (~15 s)
-def test_train_step_bench_counts_on_the_host_where_the_backend_cannot(tmp_path, monkeypatch):
-  """An accelerator plugin's Lowered.cost_analysis() is None (seen on an H200's
-  CUDA plugin, where every row failed): the bench then counts the same step
-  lowered for the host CPU, keeps going past a failing row, and traces."""
-  import json
-  from bench import train_step
-  from nalsuper_jax.models import cost
-  # The host counts the accelerator's form of the kernel gradients (batched).
-  step, args = train_step.build_step("tiny", 32, 2, conv_kernel_grad="batched")
-  expected = cost.lowered_flops(step.lower(*args))
-  real, calls = cost.lowered_flops, []
-  def plugin_then_host(lowered):
-    calls.append(lowered)
-    return None if len(calls) == 1 else real(lowered)
-  monkeypatch.setattr(cost, "lowered_flops", plugin_then_host)
-  train_step.main(["--models=nosuch,tiny", "--crops=32", "--batches=2", "--steps=1",
-                   f"--profile_dir={tmp_path / 'prof'}", f"--out={tmp_path}"])
-  out = json.loads(next(tmp_path.glob("train_step-*.json")).read_text())
-  assert [x["model"] for x in out["failed"]] == ["nosuch"]
-  assert "unknown size" in out["failed"][0]["error"]
-  (row,) = out["rows"]
-  assert len(calls) == 2  # the step's own count (None), then the host lowering's
-  assert row["gflop_per_step"] == pytest.approx(expected / 1e9, rel=1e-6)
-  assert list((tmp_path / "prof").glob("tiny-float32-32-b2-auto/**/perfetto_trace.json.gz"))
-
-
 def test_flops_counted_before_compilation_include_the_backward_convolutions():
   """The lowered count (the one every backend agrees on) against the CPU's count
   of the compiled program, for a convolution's forward and both gradients."""
@@ -144,11 +117,18 @@ def test_flops_counted_before_compilation_include_the_backward_convolutions():
   assert cost.lowered_flops(lowered) >= 3 * forward  # forward + input grad + kernel grad
 
 
-@pytest.mark.slow  # traces and lowers a train step (~16 s)
-def test_recount_rewrites_flops_and_mfu_from_the_lowered_step(tmp_path):
+@pytest.mark.slow  # lowers a train step twice and compiles it once (~30 s)
+def test_flops_are_counted_on_the_host_by_recount_and_where_the_backend_cannot(
+    tmp_path, monkeypatch):
+  """`--recount` rewrites a results file's FLOPs from the step lowered on the
+  host. A GPU's CUDA plugin has no analysis of a lowered program
+  (`Lowered.cost_analysis()` is None; on an H200 every row failed for it):
+  the bench then counts the same step lowered on the host, keeps going past a
+  failing row, and traces the rows it measures."""
   import json
   from bench import model_cost, train_step
   from nalsuper_jax import models
+  from nalsuper_jax.models import cost
   path = tmp_path / "train_step-gpu.json"
   row = {"model": "tiny", "dtype": "float32", "crop": 32, "batch": 2, "step_s": 0.25,
          "gflop_per_step": 0.001, "published_peak_tflops": 1.0}
@@ -165,6 +145,25 @@ def test_recount_rewrites_flops_and_mfu_from_the_lowered_step(tmp_path):
   assert got["mfu"] == pytest.approx(got["gflops_achieved"] / 1e3)
   assert got["fraction_of_matmul_peak"] == pytest.approx(got["gflops_achieved"] / 500.0)
   assert "--recount" in out["flops_recounted"]
+
+  # The recounted row had the text tower in the step; the bench's step has it
+  # cached, so its count is the recount's less the tower's two captions (to
+  # 0.1%: the two programs also differ in how the features enter). Counting
+  # the CPU's per-piece kernel gradients instead would be 2% more.
+  real, calls = cost.lowered_flops, []
+  def plugin_then_host(lowered):
+    calls.append(lowered)
+    return None if len(calls) == 1 else real(lowered)
+  monkeypatch.setattr(cost, "lowered_flops", plugin_then_host)
+  train_step.main(["--models=nosuch,tiny", "--crops=32", "--batches=2", "--steps=1",
+                   f"--profile_dir={tmp_path / 'prof'}", f"--out={tmp_path / 'bench'}"])
+  out = json.loads(next((tmp_path / "bench").glob("train_step-*.json")).read_text())
+  assert [x["model"] for x in out["failed"]] == ["nosuch"]
+  assert "unknown size" in out["failed"][0]["error"]
+  (measured,) = out["rows"]
+  assert len(calls) == 2  # the step's own count (None), then the host lowering's
+  assert measured["gflop_per_step"] == pytest.approx(got["gflop_per_step"] - text, rel=5e-3)
+  assert list((tmp_path / "prof").glob("tiny-float32-32-b2-auto/**/perfetto_trace.json.gz"))
 
 
 def _seed_table(shift: float, spread: dict[str, float] | None = None) -> dict:
