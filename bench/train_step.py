@@ -186,7 +186,8 @@ def measure(model_size: str, crop: int, batch: int, steps: int, dtype: str = "fl
       model_size, crop, batch, dtype, conv_kernel_grad, text_in_step)
   median, losses, args = time_steps(compiled, args, steps)
   if profile_dir:
-    name = f"{model_size}-{dtype}-{crop}-b{batch}-{conv_kernel_grad}" + ("-text" if text_in_step else "")
+    name = (f"{model_size}-{dtype}-{crop}-b{batch}-{conv_kernel_grad}"
+            + ("-text" if text_in_step else ""))
     folder = pathlib.Path(profile_dir) / name
     folder.mkdir(parents=True, exist_ok=True)
     with jax.profiler.trace(str(folder), create_perfetto_trace=True):
