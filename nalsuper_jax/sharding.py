@@ -92,7 +92,17 @@ def param_shardings(boxed_abstract: Any, mesh: Mesh,
                       is_leaf=lambda x: isinstance(x, P))
 
 
-def global_batch(local: dict[str, np.ndarray], sharding: NamedSharding) -> dict[str, jax.Array]:
-  """This process's slice of the batch -> one global array per field."""
-  return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v))
-          for k, v in local.items()}
+def global_batch(local: dict[str, np.ndarray | jax.Array],
+                 sharding: NamedSharding) -> dict[str, jax.Array]:
+  """This process's slice of the batch -> one global array per field.
+
+  A field already on the device (the text-feature cache's) is placed without
+  a round trip through the host in a one-process run, so nothing waits for it
+  to be computed; with several processes it goes through the host as the
+  other fields do.
+  """
+  def place(v):
+    if isinstance(v, jax.Array) and jax.process_count() == 1:
+      return jax.device_put(v, sharding)
+    return jax.make_array_from_process_local_data(sharding, np.asarray(v))
+  return {k: place(v) for k, v in local.items()}

@@ -1,5 +1,6 @@
 """The frozen text tower's feature cache (text/cache.py) and the train step that uses it."""
 
+import jax
 import numpy as np
 import pytest
 
@@ -17,7 +18,13 @@ def test_cached_features_equal_the_tower_and_reuse_and_evict(minilm):
   cache = FeatureCache(minilm, max_captions=2)
   ids, mask = minilm.tokenizer(CAPTIONS[:2] + CAPTIONS[:1])
   got = cache.encode(ids, mask)
+  # On the device, not read back: reading would wait for the train step before.
+  assert all(isinstance(x, jax.Array) for x in got)
+  placed = sharding.global_batch(dict(got._asdict()), sharding.batch_sharding(
+      sharding.make_mesh(tiny.get_config().mesh)))
   want = minilm.encode(CAPTIONS[:2] + CAPTIONS[:1])
+  for name, a in zip(got._fields, got):
+    np.testing.assert_array_equal(placed[name], a, err_msg=name)
   for name, a, b in zip(got._fields, got, want):
     assert_close(a, b, rel=1e-5, err_msg=name)
   assert (cache.misses, cache.hits, len(cache)) == (2, 1, 2)

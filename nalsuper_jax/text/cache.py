@@ -11,6 +11,12 @@ of the token ids (`train.batch_text_features`). The cache holds at most
 Each caption is encoded alone, by one [1, max_len] program compiled once, so its
 features never depend on which other captions were new in the same batch: a
 resumed run, whose cache starts empty, sees bit-identical features.
+
+Features stay on the device and are never waited for: XLA's CPU client runs
+programs one after another, so reading a new caption's features back to the
+host would hold the loop until the train step before it had finished, and the
+host's work for the next step (reading, transfer, dispatch) would no longer
+overlap the running step.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import collections
 from typing import Any, Mapping
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from nalsuper_jax.text.encoder import LoadedTextEncoder
@@ -48,13 +55,14 @@ class FeatureCache:
     self._params = text.params
     self._encode = jax.jit(lambda params, ids, mask: text.module.apply(
         {"params": params}, ids, mask))
-    self._entries: collections.OrderedDict[bytes, tuple[np.ndarray, ...]] = (
+    # Caption key -> its features, each [1, ...] on the device.
+    self._entries: collections.OrderedDict[bytes, tuple[jax.Array, ...]] = (
         collections.OrderedDict())
 
   def __len__(self) -> int:
     return len(self._entries)
 
-  def _features(self, ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, ...]:
+  def _features(self, ids: np.ndarray, mask: np.ndarray) -> tuple[jax.Array, ...]:
     key = ids.tobytes() + np.packbits(mask).tobytes()
     entry = self._entries.get(key)
     if entry is not None:
@@ -62,18 +70,18 @@ class FeatureCache:
       self._entries.move_to_end(key)
       return entry
     self.misses += 1
-    out = self._encode(self._params, ids[None], mask[None])
-    entry = tuple(np.asarray(x[0]) for x in out)
+    entry = tuple(self._encode(self._params, ids[None], mask[None]))  # dispatched only
     self._entries[key] = entry
     if len(self._entries) > self.max_captions:
       self._entries.popitem(last=False)
     return entry
 
   def encode(self, ids: np.ndarray, mask: np.ndarray) -> TextFeatures:
-    """Features of a [B, L] batch of token ids, as host arrays."""
+    """Features of a [B, L] batch of token ids, as device arrays (dispatched,
+    not waited for; see the module docstring)."""
     rows = [self._features(np.asarray(i, np.int32), np.asarray(m, bool))
             for i, m in zip(ids, mask)]
-    return TextFeatures(*(np.stack(column) for column in zip(*rows)))
+    return TextFeatures(*(jnp.concatenate(column) for column in zip(*rows)))
 
   def replace_tokens(self, batch: Mapping[str, Any]) -> dict[str, Any]:
     """A batch with `ids`/`mask` replaced by their features (`FEATURE_KEYS`)."""
