@@ -117,7 +117,7 @@ def test_flops_counted_before_compilation_include_the_backward_convolutions():
   assert cost.lowered_flops(lowered) >= 3 * forward  # forward + input grad + kernel grad
 
 
-@pytest.mark.slow  # lowers a train step twice and compiles it once (~30 s)
+@pytest.mark.slow  # lowers a train step twice and compiles it once (~35 s)
 def test_flops_are_counted_on_the_host_by_recount_and_where_the_backend_cannot(
     tmp_path, monkeypatch):
   """`--recount` rewrites a results file's FLOPs from the step lowered on the
@@ -147,9 +147,9 @@ def test_flops_are_counted_on_the_host_by_recount_and_where_the_backend_cannot(
   assert "--recount" in out["flops_recounted"]
 
   # The recounted row had the text tower in the step; the bench's step has it
-  # cached, so its count is the recount's less the tower's two captions (to
-  # 0.1%: the two programs also differ in how the features enter). Counting
-  # the CPU's per-piece kernel gradients instead would be 2% more.
+  # cached, so its count is the recount's less the tower's two captions (they
+  # differ by ~0.1%: the two programs also differ in how the features enter).
+  # Counting the CPU's per-piece kernel gradients instead would be 2% more.
   real, calls = cost.lowered_flops, []
   def plugin_then_host(lowered):
     calls.append(lowered)

@@ -8,6 +8,7 @@ XLA FLOPs / 2, an approximation that also halves XLA's elementwise ops).
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -59,7 +60,7 @@ def model_cost(config: NaLSuperConfig | ml_collections.ConfigDict, height: int =
   return ModelCost(count_params(params), flops / 1e9, flops / 2e9, height, width)
 
 
-def on_host(tree):
+def on_host(tree: Any) -> Any:
   """ShapeDtypeStructs of `tree`'s arrays placed on the host CPU: a jit lowered
   on them is a CPU program, whose XLA analyses it before compilation (the
   accelerator plugins do not: their `Lowered.cost_analysis()` is None)."""
@@ -71,9 +72,15 @@ def xla_flops(fn, *args) -> float:
   """FLOPs of `fn(*args)` (arrays or ShapeDtypeStructs), lowered for the host
   CPU whatever the default backend (FLOPs do not depend on it); see
   `lowered_flops`."""
-  flops = lowered_flops(jax.jit(fn).lower(*on_host(args)))
+  return host_lowered_flops(jax.jit(fn).lower(*on_host(args)))
+
+
+def host_lowered_flops(lowered: jax.stages.Lowered) -> float:
+  """`lowered_flops` of a program lowered for the host CPU, whose XLA always
+  has the analysis (a None there is a bug, not a backend without it)."""
+  flops = lowered_flops(lowered)
   if flops is None:
-    raise RuntimeError("XLA's CPU backend gave no cost analysis")
+    raise RuntimeError("XLA's CPU backend gave no cost analysis of a lowered program")
   return flops
 
 
