@@ -229,7 +229,7 @@ def recount(path: str) -> list[dict]:
 
 
 def _record(command: str, peaks: dict, rows: list, failed: list, out: str) -> pathlib.Path:
-  """Writes the results so far (after every row: a stopped run keeps them)."""
+  """Writes the results so far (a stopped run keeps them)."""
   return common.record("train_step", {
       "command": command.strip(), "matmul_peak_gflops": next(iter(peaks.values())),
       "matmul_peaks_gflops": peaks, "rows": rows, "failed": failed}, out)
@@ -274,11 +274,10 @@ def main(argv=None) -> list[dict]:
   texts = args.text.split(",")
   if set(texts) - {"cached", "in_step"}:
     raise SystemExit(f"--text={args.text}: expected a comma list of cached, in_step")
-  configs = list(itertools.product(
+  failed, path = [], None
+  for config in itertools.product(
       args.models.split(","), dtypes, [int(c) for c in args.crops.split(",")],
-      [int(b) for b in args.batches.split(",")], args.conv_kernel_grads.split(","), texts))
-  failed = []
-  for config in configs:
+      [int(b) for b in args.batches.split(",")], args.conv_kernel_grads.split(","), texts):
     model, dtype, crop, batch, mode, text = config
     try:
       row = measure(model, crop, batch, args.steps, dtype, mode, text == "in_step",
@@ -286,20 +285,19 @@ def main(argv=None) -> list[dict]:
     except Exception as e:  # a row that does not fit is reported, not fatal
       traceback.print_exc()
       failed.append(_failure(config, e))
-      continue
-    published = published_peak_tflops(kind, dtype) if accelerator else None
-    _utilisation(row, peaks[dtype], published)
-    rows.append(row)
-    print(f"{model} {dtype} {crop}x{crop} b{batch} kernel grad {mode}, text {text}: "
-          f"step {row['step_s']:.4f} s, "
-          f"{row['images_per_s']:.1f} img/s, compile {row['compile_s']:.1f} s, "
-          f"{row['gflops_achieved']:.1f} GFLOP/s ({100 * row['fraction_of_matmul_peak']:.0f}% "
-          "of matmul peak" + (f", MFU {100 * row['mfu']:.1f}%" if published else "") + ")",
-          flush=True)
-    _record(command, peaks, rows, failed, args.out)
-  print(f"wrote {_record(command, peaks, rows, failed, args.out)}")
+    else:
+      published = published_peak_tflops(kind, dtype) if accelerator else None
+      _utilisation(row, peaks[dtype], published)
+      rows.append(row)
+      print(f"{model} {dtype} {crop}x{crop} b{batch} kernel grad {mode}, text {text}: "
+            f"step {row['step_s']:.4f} s, "
+            f"{row['images_per_s']:.1f} img/s, compile {row['compile_s']:.1f} s, "
+            f"{row['gflops_achieved']:.1f} GFLOP/s ({100 * row['fraction_of_matmul_peak']:.0f}% "
+            "of matmul peak" + (f", MFU {100 * row['mfu']:.1f}%" if published else "") + ")",
+            flush=True)
+    path = _record(command, peaks, rows, failed, args.out)  # after every row
+  print(f"wrote {path}")
   return rows
-
 
 if __name__ == "__main__":
   main()
