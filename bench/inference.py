@@ -34,7 +34,7 @@ from bench import common
 from configs import default
 from nalsuper_jax import checkpoints, compile_cache, models
 from nalsuper_jax.enhance import Enhancer, tiling
-from nalsuper_jax.enhance.enhancer import DEFAULT_OVERLAP, DEFAULT_TILE
+from nalsuper_jax.enhance.enhancer import DEFAULT_OVERLAP, default_tile
 
 
 def _enhancer(args):
@@ -101,7 +101,8 @@ def main(argv=None):
   p.add_argument("--workdir", default=None, help="trained workdir (default: fresh network)")
   p.add_argument("--model", default="small", help="network size when no --workdir")
   p.add_argument("--sizes", default="400x600,1080x1920,2160x3840", help="HEIGHTxWIDTH list")
-  p.add_argument("--tile", type=int, default=DEFAULT_TILE)
+  p.add_argument("--tile", type=int, default=None, help="largest tile side (default: "
+                 "enhancer.default_tile for this backend, as nalsuper-enhance)")
   p.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP)
   p.add_argument("--repeats", type=int, default=2)
   p.add_argument("--untiled", default="1080x1920,2160x3840",
@@ -112,10 +113,20 @@ def main(argv=None):
   p.add_argument("--one", default=None, help=argparse.SUPPRESS)  # child process mode
   p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
   args = p.parse_args(argv)
+  args.tile = default_tile() if args.tile is None else args.tile
   if args.one:
     print("RESULT " + json.dumps(_one(args)))
     return
   rows = []
+  command = "python -m bench.inference " + " ".join(sys.argv[1:] if argv is None else argv)
+
+  def record(ratios=None, cache=None):
+    """Written after every row too, so a run stopped by a time limit keeps what it measured."""
+    return common.record("inference", {
+        "command": command.strip(), "model": args.workdir or args.model, "tile": args.tile,
+        "overlap": args.overlap, "rows": rows, "tiled_over_untiled": ratios or {},
+        "compile_cache": cache}, args.out)
+
   whole = set(filter(None, args.untiled.split(",")))
   for size in args.sizes.split(","):
     for tile in [args.tile] + ([max(int(v) for v in size.split("x"))] if size in whole else []):
@@ -124,6 +135,7 @@ def main(argv=None):
       print(f"{size} {'tiled' if r['tiled'] else 'whole'}: {r['ms_per_megapixel']:.0f} ms/MP, "
             f"{r['median_s']:.2f} s, compile {r['compile_s']:.1f} s, peak RSS "
             f"{r['peak_rss_mib']:.0f} MiB", flush=True)
+      record()
   print("\n| HxW | MP | tiled | tile | ms/MP | s/image | compile s | peak RSS MiB |")
   print("|---|---|---|---|---|---|---|---|")
   for r in rows:
@@ -148,11 +160,7 @@ def main(argv=None):
              "second_process_first_call_s": second["first_call_s"]}
     print(f"compilation cache, {args.cache_size}: first process compiles {first['compile_s']:.1f}"
           f" s; a second process on a new photo {second['compile_s']:.2f} s")
-  command = "python -m bench.inference " + " ".join(sys.argv[1:])
-  payload = {"command": command.strip(), "model": args.workdir or args.model,
-             "tile": args.tile, "overlap": args.overlap, "rows": rows,
-             "tiled_over_untiled": ratios, "compile_cache": cache}
-  print(f"wrote {common.record('inference', payload, args.out)}")
+  print(f"wrote {record(ratios, cache)}")
 
 
 if __name__ == "__main__":

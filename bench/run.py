@@ -221,14 +221,19 @@ def train_table(ts: dict) -> str:
   return "\n".join(rows)
 
 
-def gpu_section(path: pathlib.Path) -> str:
-  """The GPU block: one train_step results file measured on a lent accelerator."""
-  ts = json.loads(path.read_text())
-  head = (f"`{ts['command']}` on {ts['date']}: {', '.join(sorted(set(ts['devices'])))}, "
-          f"{ts['machine']}, JAX {ts['jax']}, Python {ts['python']}. Raw numbers: `{path}`"
-          + (f"; FLOPs recounted by `{ts['flops_recounted']}`" if "flops_recounted" in ts else "")
-          + ".")
-  return head + ("\n\n" + ts["note"] if "note" in ts else "") + "\n\n" + train_table(ts)
+def gpu_section(paths: list[pathlib.Path]) -> str:
+  """The GPU block: train_step and inference results files measured on lent
+  accelerators (leases are short, so each file holds what one lease measured)."""
+  parts = []
+  for path in paths:
+    ts = json.loads(path.read_text())
+    head = (f"`{ts['command']}` on {ts['date']}: {', '.join(sorted(set(ts['devices'])))}, "
+            f"{ts['machine']}, JAX {ts['jax']}, Python {ts['python']}. Raw numbers: `{path}`"
+            + (f"; FLOPs recounted by `{ts['flops_recounted']}`" if "flops_recounted" in ts
+               else "") + ".")
+    table = inference_table(ts) if path.name.startswith("inference") else train_table(ts)
+    parts.append(head + ("\n\n" + ts["note"] if "note" in ts else "") + "\n\n" + table)
+  return "\n\n".join(parts)
 
 
 def inference_table(inf: dict) -> str:
@@ -292,12 +297,14 @@ def main(argv=None) -> None:
   p.add_argument("--results", default="bench/results",
                  help="results folder; one outside the repository leaves BENCHMARKS.md as it is")
   p.add_argument("--gpu_results", default=None,
-                 help="only rewrite BENCHMARKS.md's GPU block from a train_step results file")
+                 help="only rewrite BENCHMARKS.md's GPU block from a comma list of train_step "
+                      "and inference results files")
   p.add_argument("--from_results", default=None,
                  help="only rewrite BENCHMARKS.md from a results file this script wrote")
   args = p.parse_args(argv)
   if args.gpu_results:
-    write_benchmarks(ROOT / "BENCHMARKS.md", {"gpu": gpu_section(pathlib.Path(args.gpu_results))})
+    write_benchmarks(ROOT / "BENCHMARKS.md", {"gpu": gpu_section(
+        [pathlib.Path(f) for f in args.gpu_results.split(",")])})
     print("rewrote BENCHMARKS.md's GPU block")
     return
   if args.from_results:

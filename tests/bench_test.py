@@ -1,5 +1,7 @@
 """The bench plumbing that turns measurements into BENCHMARKS.md (no timings here)."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -94,6 +96,31 @@ def test_published_peak_and_the_gpu_train_table():
   table = run.train_table({"matmul_peak_gflops": 400.0, "rows": [row], "failed": [failed]})
   assert table.endswith("Not measured: base float32 256x256 batch 128 "
                         "(XlaRuntimeError: RESOURCE_EXHAUSTED).")
+
+
+def test_the_gpu_block_holds_every_lease_file_in_order_with_its_own_table(tmp_path):
+  common = {"date": "2026-11-27", "devices": ["NVIDIA H200"], "machine": "x86_64",
+            "jax": "0.11.2", "python": "3.12"}
+  row = {"model": "base", "dtype": "bfloat16", "crop": 256, "batch": 128, "step_s": 0.25,
+         "images_per_s": 512.0, "compile_s": 60.0, "gflop_per_step": 100.0,
+         "gflops_achieved": 400.0, "fraction_of_matmul_peak": 0.2, "mfu": 0.135}
+  photo = {"height": 1080, "width": 1920, "megapixels": 2.07, "tiled": False,
+           "tile_shape": None, "ms_per_megapixel": 29.0, "median_s": 0.06, "compile_s": 9.5,
+           "first_call_s": 9.6, "peak_rss_mib": 6004.0}
+  train = tmp_path / "train_step-gpu-2026-11-27.json"
+  train.write_text(json.dumps(common | {"command": "python -m bench.train_step A",
+                                        "matmul_peaks_gflops": {"bfloat16": 2000.0},
+                                        "rows": [row], "note": "Two calls."}))
+  infer = tmp_path / "inference-gpu-2026-11-27.json"
+  infer.write_text(json.dumps(common | {"command": "python -m bench.inference B",
+                                        "model": "small", "tile": 1024, "overlap": 64,
+                                        "rows": [photo],
+                                        "tiled_over_untiled": {"1080x1920": 1.88}}))
+  block = run.gpu_section([train, infer])
+  first, second = block.index("bench.train_step A"), block.index("bench.inference B")
+  assert first < block.index("Two calls.") < block.index("| 13.5% |") < second
+  assert block.index("| 1080x1920 | 2.07 | no | - | 29 |") > second
+  assert block.endswith("1080x1920: tiled / whole-image cost per megapixel = 1.88.")
 
 
 def test_flops_counted_before_compilation_include_the_backward_convolutions():

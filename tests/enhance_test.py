@@ -20,6 +20,8 @@ from nalsuper_jax import checkpoints, shipped
 from nalsuper_jax.checkpoints import CheckpointError
 from nalsuper_jax.data.images import ImageError
 from nalsuper_jax.enhance import Enhancer, cli, export, photo_io, read_photo, ship, tiling
+from nalsuper_jax.enhance import enhancer as enhancer_mod
+from nalsuper_jax.enhance.enhancer import DEFAULT_OVERLAP
 from tests import image_files, runs
 from tests.numerics import assert_close
 
@@ -148,6 +150,19 @@ def test_tiled_equals_untiled_up_to_a_small_stated_difference(enhancer, workdir)
   # tiled output than in the untiled one (plus a little).
   jump = lambda x: np.abs(np.diff(x, axis=1)).max()
   assert jump(b) <= jump(a) + 0.02
+
+
+def test_the_default_tile_follows_the_backend(workdir):
+  """A CPU tiles above 1024 px (memory); an accelerator takes a 1080x1920 photo
+  whole (what bench.inference measured cheaper there) but still tiles a 4K one."""
+  assert enhancer_mod.default_tile("cpu") == enhancer_mod.DEFAULT_TILE == 1024
+  for backend in ("gpu", "tpu"):
+    tile = enhancer_mod.default_tile(backend)
+    assert 1920 <= tile < 3840
+  untold = Enhancer.from_workdir(workdir)
+  assert untold.tile == enhancer_mod.default_tile()
+  tiling.check_options(enhancer_mod.ACCELERATOR_TILE, DEFAULT_OVERLAP,
+                       untold.model.config.multiple)
 
 
 def test_photo_files_round_trip_depth_gray_alpha_and_exif(tmp_path):

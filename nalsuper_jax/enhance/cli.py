@@ -26,7 +26,8 @@ from nalsuper_jax.checkpoints import CheckpointError
 from nalsuper_jax.data import images
 from nalsuper_jax.data.images import ImageError
 from nalsuper_jax.enhance import photo_io, usage
-from nalsuper_jax.enhance.enhancer import DEFAULT_OVERLAP, DEFAULT_TILE, Enhancer
+from nalsuper_jax.enhance.enhancer import (ACCELERATOR_TILE, DEFAULT_OVERLAP, DEFAULT_TILE,
+                                           Enhancer, default_tile)
 
 PROG = "nalsuper-enhance"
 
@@ -46,8 +47,9 @@ def _parser() -> argparse.ArgumentParser:
                  help="description of the wanted result (default: the config's default prompt)")
   p.add_argument("--suffix", default="", help="appended to each output's file stem")
   p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-  p.add_argument("--tile", type=int, default=DEFAULT_TILE,
-                 help="images with a side above this are processed in overlapping tiles")
+  p.add_argument("--tile", type=int, default=None,
+                 help="images with a side above this are processed in overlapping tiles "
+                      f"(default {DEFAULT_TILE} on a CPU, {ACCELERATOR_TILE} on a GPU/TPU)")
   p.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP, help="tile overlap in pixels")
   p.add_argument("--jpeg-quality", type=int, default=95)
   p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -112,6 +114,7 @@ def _checked(args: argparse.Namespace) -> None:
     raise usage.UsageError(f"--suffix={args.suffix!r}: contains a path separator; "
                            "expected text appended to the file stem")
   usage.output_folder(args.output)
+  args.tile = default_tile() if args.tile is None else args.tile
   if not args.workdir and not args.checkpoint:
     usage.tile_options(args.tile, args.overlap, usage.shipped_multiple())
     return

@@ -7,7 +7,8 @@ Any size in, same size out: inputs are reflect-padded up to the next
 multiple of `granule` (by default 16 pixels, or its least common multiple
 with the network's multiple) and cropped back, so a folder of mixed photo
 sizes compiles one program per 16-pixel size class rather than one per size. Images with more
-than `tile` pixels on a side are cut into as few overlapping tiles as
+than `tile` pixels on a side (`default_tile`: 1024 on a CPU, 2048 on an
+accelerator) are cut into as few overlapping tiles as
 `tile` allows, each no bigger than it must be to cover the photo
 (`tiling.tile_side`), blended without seams, so peak memory is set by the
 tile, not the photo, and tiling costs little more per pixel than a whole
@@ -34,21 +35,30 @@ from nalsuper_jax.text import LoadedTextEncoder
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TILE = 1024     # largest tile side: bounds peak memory (4K photo < 3 GiB RSS)
+DEFAULT_TILE = 1024     # largest tile side on a CPU: bounds peak memory (4K photo < 3 GiB RSS)
+ACCELERATOR_TILE = 2048  # on a GPU/TPU: per-tile launches and blending cost more than the
+                        #   memory saved (a 1080x1920 photo whole: 1.9x cheaper per MP than in
+                        #   1024-px tiles on an H200, BENCHMARKS.md); 4K photos still tile
 DEFAULT_OVERLAP = 64    # blended pixels between tiles: hides the tiles' different statistics
 DEFAULT_GRANULE = 16    # padded sizes are multiples of this (and of the network's multiple):
                         #   few programs, at most 15 px of padding
+
+
+def default_tile(backend: str | None = None) -> int:
+  """The largest tile side for `backend` (default: JAX's default backend)."""
+  return DEFAULT_TILE if (backend or jax.default_backend()) == "cpu" else ACCELERATOR_TILE
 
 
 class Enhancer:
   """Enhances NumPy images (uint8/uint16/float in [0, 1]; gray, RGB or RGBA)."""
 
   def __init__(self, model: NaLSuper, text: LoadedTextEncoder | None, image_params: Any,
-               text_params: Any, *, default_prompt: str = "", tile: int = DEFAULT_TILE,
+               text_params: Any, *, default_prompt: str = "", tile: int | None = None,
                overlap: int = DEFAULT_OVERLAP, tile_batch: int = 1, step: int | None = None,
                granule: int | None = None):
     m = model.config.multiple
     granule = math.lcm(DEFAULT_GRANULE, m) if granule is None else granule
+    tile = default_tile() if tile is None else tile
     tiling.check_options(tile, overlap, m, granule)
     self.granule = granule
     self.model, self.text = model, text
