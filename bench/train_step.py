@@ -187,6 +187,8 @@ def measure(model_size: str, crop: int, batch: int, steps: int, dtype: str = "fl
             + ("-text" if text_in_step else ""))
     folder = pathlib.Path(profile_dir) / name
     folder.mkdir(parents=True, exist_ok=True)
+    # The program's text names each traced thunk's model code (bench.trace_summary).
+    files.write_atomic(folder / "step.hlo.txt", compiled.as_text())
     with jax.profiler.trace(str(folder), create_perfetto_trace=True):
       time_steps(compiled, args, PROFILE_STEPS)
   return {"model": model_size, "crop": crop, "batch": batch, "dtype": dtype,

@@ -1,11 +1,12 @@
 """The bench plumbing that turns measurements into BENCHMARKS.md (no timings here)."""
 
+import gzip
 import json
 
 import numpy as np
 import pytest
 
-from bench import caption_reuse, run, text_control
+from bench import caption_reuse, run, text_control, trace_summary
 
 
 def test_write_benchmarks_replaces_only_the_marked_blocks(tmp_path):
@@ -191,6 +192,10 @@ def test_flops_are_counted_on_the_host_by_recount_and_where_the_backend_cannot(
   assert len(calls) == 2  # the step's own count (None), then the host lowering's
   assert measured["gflop_per_step"] == pytest.approx(got["gflop_per_step"] - text, rel=5e-3)
   assert list((tmp_path / "prof").glob("tiny-float32-32-b2-auto/**/perfetto_trace.json.gz"))
+  summary = trace_summary.summarize(tmp_path / "prof" / "tiny-float32-32-b2-auto")
+  assert summary["thread_ms_by_kind"] and sum(summary["threads_busy_share"].values()) == (
+      pytest.approx(1.0))
+  assert any(r["op_name"].startswith("jit(step)/") for r in summary["alone_top"])
 
 
 def _seed_table(shift: float, spread: dict[str, float] | None = None) -> dict:
@@ -332,3 +337,33 @@ def test_results_outside_the_repository_leave_benchmarks_md_alone(tmp_path, monk
   run.main([f"--results={tmp_path}"])
   assert page.read_text() == before
   assert [p.name for p in tmp_path.glob("*.json")]   # the summary was still written
+
+
+def test_trace_summary_finds_the_time_one_thread_works_alone(tmp_path):
+  """A hand-made trace of one 10 ms step on two Eigen threads: a fusion runs
+  alone 0-4 ms, two run together 4-8 ms, nothing runs 8-10 ms."""
+  meta = lambda tid, name: {"ph": "M", "name": "thread_name", "pid": 1, "tid": tid,
+                            "args": {"name": name}}
+  span = lambda tid, name, ts, dur: {"ph": "X", "pid": 1, "tid": tid, "name": name,
+                                     "ts": ts, "dur": dur}
+  events = [meta(1, "python"), meta(2, "tf_XLAEigen/1"), meta(3, "tf_XLAEigen/2"),
+            span(1, "$train_step.py:162 time_steps", 0, 10_000),
+            span(2, "ThunkExecutor::Execute", 0, 8_000),  # a wrapper, not a thunk
+            span(2, "ynn_fusion.7", 0, 6_000), span(3, "ynn_fusion.9", 4_000, 4_000),
+            span(2, "add_fusion", 6_000, 2_000)]
+  folder = tmp_path / "row" / "plugins" / "profile" / "run"
+  folder.mkdir(parents=True)
+  with gzip.open(folder / "host.trace.json.gz", "wt") as f:
+    json.dump({"traceEvents": events}, f)
+  (tmp_path / "row" / "step.hlo.txt").write_text(
+      "%fused_computation.1 (p: f32[2]) -> f32[2] {\n"
+      "  ROOT %c = f32[2]{0} convolution(%p, %p), metadata={op_name=\"jit(step)/enc0/conv\"}\n"
+      "}\n\nENTRY %main {\n"
+      "  %ynn_fusion.7 = f32[2]{0} fusion(%x), kind=kCustom, calls=%fused_computation.1\n}\n")
+  s = trace_summary.summarize(tmp_path / "row")
+  assert s["traced_ms"] == 10.0
+  assert s["threads_busy_share"] == {"0": 0.2, "1": 0.4, "2": 0.4}
+  assert s["thread_ms_by_kind"] == {"ynn_fusion": 10.0, "add_fusion": 2.0}
+  assert s["alone_ms"] == 4.0
+  assert s["alone_top"] == [{"thunk": "ynn_fusion.7", "alone_ms": 4.0,
+                             "op_name": "jit(step)/enc0/conv"}]
