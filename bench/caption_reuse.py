@@ -12,7 +12,6 @@ sequences among them: the frozen text tower runs once per distinct caption
 from __future__ import annotations
 
 import argparse
-import sys
 
 from bench import common
 from configs import default
@@ -42,8 +41,8 @@ def main(argv=None) -> dict:
                    "reused": 1 - len(distinct) / captions})
       print(f"step {step}: {captions} captions, {len(distinct)} distinct, "
             f"{100 * rows[-1]['reused']:.1f}% reused", flush=True)
-  command = "python -m bench.caption_reuse " + " ".join(sys.argv[1:] if argv is None else argv)
-  result = {"command": command.strip(), "config": "configs/default.py",
+  command = common.command("caption_reuse", argv)
+  result = {"command": command, "config": "configs/default.py",
             "batch": config.data.batch_size, "steps": steps, "rows": rows}
   print(f"wrote {common.record('caption_reuse', result, args.out)}")
   return result

@@ -7,6 +7,8 @@ import json
 import os
 import pathlib
 import platform
+import subprocess
+import sys
 from typing import Any
 
 import jax
@@ -39,6 +41,31 @@ def best_baseline(table: dict[str, dict[str, float]]) -> str:
   """The non-oracle baseline (gamma or CLAHE) with the higher PSNR in `table`:
   what a model's margin is measured against."""
   return max(("gamma", "clahe"), key=lambda name: table[name]["psnr"])
+
+
+# A bench child process (run for its own core mask, XLA flags or peak memory)
+# reports on one stdout line: this prefix, then JSON.
+RESULT = "RESULT "
+
+
+def print_result(row: dict[str, Any]) -> None:
+  """In a child process: the line `run_child` reads back."""
+  print(RESULT + json.dumps(row), flush=True)
+
+
+def run_child(cmd: list[str], what: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+  """Runs `cmd` and returns the row it printed with `print_result`; a child that
+  fails or prints none stops the bench, naming `what`, with the child's stderr."""
+  run = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+  lines = [l for l in run.stdout.splitlines() if l.startswith(RESULT)]
+  if run.returncode or not lines:
+    raise SystemExit(f"{what}: failed\n{run.stderr[-3000:]}")
+  return json.loads(lines[-1][len(RESULT):])
+
+
+def command(module: str, argv: list[str] | None) -> str:
+  """How a results file says it was made: `python -m bench.<module> <arguments>`."""
+  return " ".join(["python -m bench." + module, *(sys.argv[1:] if argv is None else argv)])
 
 
 def machine() -> dict[str, Any]:

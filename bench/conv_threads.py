@@ -14,9 +14,7 @@ bench/results/conv_threads-<backend>-<date>.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import time
 
@@ -54,15 +52,9 @@ def _child(shape: str, ynn: bool, cores: list[int]) -> dict:
   env = dict(os.environ)
   if not ynn:
     env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {YNN_OFF}".strip()
-  code = ("import json, os, sys; from bench import conv_threads as c; "
-          f"os.sched_setaffinity(0, {cores!r}); "
-          f"print('RESULT ' + json.dumps(c._time_one({shape!r})))")
-  run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                       check=False)
-  lines = [l for l in run.stdout.splitlines() if l.startswith("RESULT ")]
-  if run.returncode or not lines:
-    raise SystemExit(f"{shape}: failed\n{run.stderr[-3000:]}")
-  return json.loads(lines[-1][len("RESULT "):]) | {"cores": len(cores)}
+  code = ("import os; from bench import common, conv_threads as c; "
+          f"os.sched_setaffinity(0, {cores!r}); common.print_result(c._time_one({shape!r}))")
+  return common.run_child([sys.executable, "-c", code], shape, env) | {"cores": len(cores)}
 
 
 def main(argv=None) -> list[dict]:
@@ -83,8 +75,8 @@ def main(argv=None) -> list[dict]:
         rows.append(r)
         print(f"| {shape} | {'YNNPACK' if r['ynn'] else 'XLA/Eigen'} | {r['cores']} | "
               f"{1e3 * r['seconds']:.1f} | {r['gflops']:.1f} |", flush=True)
-  command = "python -m bench.conv_threads " + " ".join(sys.argv[1:] if argv is None else argv)
-  path = common.record("conv_threads", {"command": command.strip(), "rows": rows}, args.out)
+  command = common.command("conv_threads", argv)
+  path = common.record("conv_threads", {"command": command, "rows": rows}, args.out)
   print(f"wrote {path}")
   return rows
 

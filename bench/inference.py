@@ -19,10 +19,8 @@ bench/results/inference-<backend>-<date>.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -89,11 +87,7 @@ def _child(args, size: str, tile: int, *, repeats: int, seed: int = 0,
     cmd.append(f"--workdir={args.workdir}")
   env = dict(os.environ, NALSUPER_CACHE_DIR=cache)
   env.pop("JAX_COMPILATION_CACHE_DIR", None)
-  run = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
-  lines = [l for l in run.stdout.splitlines() if l.startswith("RESULT ")]
-  if run.returncode or not lines:
-    raise SystemExit(f"{size}: failed\n{run.stderr[-3000:]}")
-  return json.loads(lines[-1][len("RESULT "):])
+  return common.run_child(cmd, size, env)
 
 
 def main(argv=None):
@@ -115,15 +109,15 @@ def main(argv=None):
   args = p.parse_args(argv)
   args.tile = default_tile() if args.tile is None else args.tile
   if args.one:
-    print("RESULT " + json.dumps(_one(args)))
+    common.print_result(_one(args))
     return
   rows = []
-  command = "python -m bench.inference " + " ".join(sys.argv[1:] if argv is None else argv)
+  command = common.command("inference", argv)
 
   def record(ratios=None, cache=None):
     """Written after every row too, so a run stopped by a time limit keeps what it measured."""
     return common.record("inference", {
-        "command": command.strip(), "model": args.workdir or args.model, "tile": args.tile,
+        "command": command, "model": args.workdir or args.model, "tile": args.tile,
         "overlap": args.overlap, "rows": rows, "tiled_over_untiled": ratios or {},
         "compile_cache": cache}, args.out)
 

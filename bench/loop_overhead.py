@@ -18,7 +18,6 @@ there if absent). Writes bench/results/loop_overhead-*.json.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 
 from bench import common, train_step
@@ -60,8 +59,8 @@ def main(argv=None) -> dict:
   print(f"demo shape ({config.data.batch_size}x{config.data.crop}x{config.data.crop}): bare "
         f"step {bare:.4f} s (before {before:.4f}, after {after:.4f}), loop {loop:.4f} s per "
         f"step, overhead {100 * overhead:+.1f}%")
-  command = "python -m bench.loop_overhead " + " ".join(sys.argv[1:] if argv is None else argv)
-  result = {"command": command.strip(), "batch": config.data.batch_size,
+  command = common.command("loop_overhead", argv)
+  result = {"command": command, "batch": config.data.batch_size,
             "crop": config.data.crop, "steps": args.steps, "bare_step_s": bare,
             "bare_step_before_s": before, "bare_step_after_s": after,
             "loop_step_s": loop, "overhead": overhead,

@@ -243,9 +243,9 @@ def main(argv=None) -> dict:
   print(verdict(summary))
   if "_demo" in summary:
     print(demo_check(summary))
-  command = "python -m bench.quality " + " ".join(sys.argv[1:] if argv is None else argv)
+  command = common.command("quality", argv)
   name = "quality" if variants == tuple(VARIANTS) else "quality_" + "+".join(variants)
-  path = common.record(name, {"command": command.strip(), "steps": args.steps,
+  path = common.record(name, {"command": command, "steps": args.steps,
                               "crop": args.crop, "seeds": seeds, "variants": variants,
                               "table": summary, "per_seed": tables}, args.out)
   print(f"wrote {path}")

@@ -83,7 +83,7 @@ def _run(name: str, args: list[str], out: str) -> dict:
       [sys.executable, "-m", *args, f"--out={out}"], cwd=ROOT, text=True,
       stdout=subprocess.PIPE, stderr=log) as run:
     for line in run.stdout:
-      if not line.startswith("RESULT "):
+      if not line.startswith(common.RESULT):
         print(line, end="", flush=True)
     run.wait()
     log.seek(0)

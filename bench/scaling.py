@@ -13,9 +13,7 @@ Writes bench/results/scaling-<backend>-<date>.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 
 from bench import common, train_step
@@ -33,7 +31,7 @@ def main(argv=None) -> list[dict]:
   args = p.parse_args(argv)
   if args.child:
     row = train_step.measure(args.model, args.crop, args.batch, args.steps)
-    print("RESULT " + json.dumps(row))
+    common.print_result(row)
     return [row]
   rows = []
   for n in (int(v) for v in args.devices.split(",")):
@@ -41,11 +39,7 @@ def main(argv=None) -> list[dict]:
                JAX_PLATFORMS="cpu")
     cmd = [sys.executable, "-m", "bench.scaling", "--child", f"--model={args.model}",
            f"--crop={args.crop}", f"--batch={args.batch}", f"--steps={args.steps}"]
-    run = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-    lines = [l for l in run.stdout.splitlines() if l.startswith("RESULT ")]
-    if run.returncode or not lines:
-      raise SystemExit(f"{n} devices: failed\n{run.stderr[-3000:]}")
-    row = json.loads(lines[-1][len("RESULT "):])
+    row = common.run_child(cmd, f"{n} devices", env)
     row["max_loss_diff_vs_first"] = (max(abs(a - b) for a, b in
                                          zip(row["losses"], rows[0]["losses"]))
                                      if rows else 0.0)
@@ -53,8 +47,8 @@ def main(argv=None) -> list[dict]:
     print(f"{n} devices: step {row['step_s']:.3f} s, losses "
           f"{', '.join(f'{v:.6f}' for v in row['losses'])}, max |diff| vs 1 device "
           f"{row['max_loss_diff_vs_first']:.2e}", flush=True)
-  command = "python -m bench.scaling " + " ".join(sys.argv[1:] if argv is None else argv)
-  path = common.record("scaling", {"command": command.strip(), "rows": rows}, args.out)
+  command = common.command("scaling", argv)
+  path = common.record("scaling", {"command": command, "rows": rows}, args.out)
   print(f"wrote {path}")
   return rows
 

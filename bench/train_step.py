@@ -41,7 +41,6 @@ import contextlib
 import itertools
 import json
 import pathlib
-import sys
 import time
 import traceback
 from typing import Any
@@ -233,7 +232,7 @@ def recount(path: str) -> list[dict]:
 def _record(command: str, peaks: dict, rows: list, failed: list, out: str) -> pathlib.Path:
   """Writes the results so far (a stopped run keeps them)."""
   return common.record("train_step", {
-      "command": command.strip(), "matmul_peak_gflops": next(iter(peaks.values())),
+      "command": command, "matmul_peak_gflops": next(iter(peaks.values())),
       "matmul_peaks_gflops": peaks, "rows": rows, "failed": failed}, out)
 
 
@@ -271,7 +270,7 @@ def main(argv=None) -> list[dict]:
   for d, v in peaks.items():
     print(f"{d} matmul peak: {v:.1f} GFLOP/s", flush=True)
   kind = jax.devices()[0].device_kind
-  command = "python -m bench.train_step " + " ".join(sys.argv[1:] if argv is None else argv)
+  command = common.command("train_step", argv)
   rows = []
   texts = args.text.split(",")
   if set(texts) - {"cached", "in_step"}:

@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -367,3 +368,14 @@ def test_trace_summary_finds_the_time_one_thread_works_alone(tmp_path):
   assert s["alone_ms"] == 4.0
   assert s["alone_top"] == [{"thunk": "ynn_fusion.7", "alone_ms": 4.0,
                              "op_name": "jit(step)/enc0/conv"}]
+
+
+def test_a_child_process_reports_its_row_on_one_line_and_a_failure_names_it():
+  from bench import common
+  code = ("from bench import common; print('progress'); "
+          "common.print_result({'ms': 1.5, 'ynn': True})")
+  assert common.run_child([sys.executable, "-c", code], "one") == {"ms": 1.5, "ynn": True}
+  with pytest.raises(SystemExit, match=r"(?s)^8 devices: failed\n.*ZeroDivisionError"):
+    common.run_child([sys.executable, "-c", "print('no row'); 1 / 0"], "8 devices")
+  with pytest.raises(SystemExit, match=r"^silent: failed"):
+    common.run_child([sys.executable, "-c", "print('no row')"], "silent")
