@@ -48,9 +48,11 @@ def _op_names(hlo: str) -> dict[str, str]:
 def summarize(folder: str | pathlib.Path, top: int = 15) -> dict:
   """The summary of the one trace under `folder` (see the module docstring)."""
   folder = pathlib.Path(folder)
-  traces = sorted(folder.rglob("*.trace.json.gz"))
+  # bench.train_step's flat copy, else the one the profiler nested below.
+  traces = sorted(folder.glob("*.trace.json.gz")) or sorted(folder.rglob("*.trace.json.gz"))
   if len(traces) != 1:
-    raise SystemExit(f"{folder}: expected one *.trace.json.gz below it, found {len(traces)}")
+    raise SystemExit(f"{folder}: expected one *.trace.json.gz in or below it, found "
+                     f"{len(traces)}")
   events = json.loads(gzip.open(traces[0]).read())["traceEvents"]
   threads = {(e["pid"], e["tid"]): e["args"]["name"] for e in events
              if e.get("ph") == "M" and e.get("name") == "thread_name"}

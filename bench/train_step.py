@@ -41,6 +41,7 @@ import contextlib
 import itertools
 import json
 import pathlib
+import shutil
 import time
 import traceback
 from typing import Any
@@ -83,6 +84,7 @@ def matmul_peak_gflops(n: int = 2048, repeats: int = 5, dtype: str = "float32") 
 # Steps traced per row under --profile_dir: enough to see a steady step, few
 # enough that the trace stays a few MB.
 PROFILE_STEPS = 3
+TRACE_SUFFIX = ".trace.json.gz"  # jax.profiler's trace-viewer events (bench.trace_summary)
 
 
 def _timed(fn) -> float:
@@ -190,6 +192,10 @@ def measure(model_size: str, crop: int, batch: int, steps: int, dtype: str = "fl
     files.write_atomic(folder / "step.hlo.txt", compiled.as_text())
     with jax.profiler.trace(str(folder), create_perfetto_trace=True):
       time_steps(compiled, args, PROFILE_STEPS)
+    # A copy beside the program text: the profiler's own folders are nested five
+    # deep, deeper than the lent accelerator's result transfer keeps.
+    (trace,) = folder.glob(f"plugins/profile/*/*{TRACE_SUFFIX}")
+    shutil.copyfile(trace, folder / f"step{TRACE_SUFFIX}")
   return {"model": model_size, "crop": crop, "batch": batch, "dtype": dtype,
           "conv_kernel_grad": conv_kernel_grad, "text_in_step": text_in_step,
           "compile_s": compile_s, "step_s": median, "images_per_s": batch / median,

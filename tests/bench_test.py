@@ -193,7 +193,10 @@ def test_flops_are_counted_on_the_host_by_recount_and_where_the_backend_cannot(
   assert len(calls) == 2  # the step's own count (None), then the host lowering's
   assert measured["gflop_per_step"] == pytest.approx(got["gflop_per_step"] - text, rel=5e-3)
   assert list((tmp_path / "prof").glob("tiny-float32-32-b2-auto/**/perfetto_trace.json.gz"))
-  summary = trace_summary.summarize(tmp_path / "prof" / "tiny-float32-32-b2-auto")
+  row = tmp_path / "prof" / "tiny-float32-32-b2-auto"
+  assert (row / "step.trace.json.gz").is_file() and (row / "step.hlo.txt").is_file()
+  summary = trace_summary.summarize(row)
+  assert summary["trace"] == str(row / "step.trace.json.gz")
   assert summary["thread_ms_by_kind"] and sum(summary["threads_busy_share"].values()) == (
       pytest.approx(1.0))
   assert any(r["op_name"].startswith("jit(step)/") for r in summary["alone_top"])
