@@ -5,6 +5,7 @@ text gates, saved as a real checkpoint + config.json.
 """
 
 import dataclasses
+import importlib
 import os
 import pathlib
 import subprocess
@@ -152,17 +153,19 @@ def test_tiled_equals_untiled_up_to_a_small_stated_difference(enhancer, workdir)
   assert jump(b) <= jump(a) + 0.02
 
 
-def test_the_default_tile_follows_the_backend(workdir):
+@pytest.mark.parametrize("name", ["tiny", "default", "pretrained", "lol_v1"])
+def test_the_default_tile_follows_the_backend_and_suits_every_network(name):
   """A CPU tiles above 1024 px (memory); an accelerator takes a 1080x1920 photo
-  whole (what bench.inference measured cheaper there) but still tiles a 4K one."""
+  whole (what bench.inference measured cheaper there) but still tiles a 4K one.
+  Either default is a valid --tile for the shipped configs' networks."""
   assert enhancer_mod.default_tile("cpu") == enhancer_mod.DEFAULT_TILE == 1024
   for backend in ("gpu", "tpu"):
-    tile = enhancer_mod.default_tile(backend)
-    assert 1920 <= tile < 3840
-  untold = Enhancer.from_workdir(workdir)
-  assert untold.tile == enhancer_mod.default_tile()
-  tiling.check_options(enhancer_mod.ACCELERATOR_TILE, DEFAULT_OVERLAP,
-                       untold.model.config.multiple)
+    assert 1920 <= enhancer_mod.default_tile(backend) < 3840
+  assert enhancer_mod.default_tile() == enhancer_mod.DEFAULT_TILE  # the tests run on a CPU
+  config = importlib.import_module(f"configs.{name}").get_config()
+  multiple = checkpoints.build_model(config).config.multiple
+  for backend in ("cpu", "gpu"):
+    tiling.check_options(enhancer_mod.default_tile(backend), DEFAULT_OVERLAP, multiple)
 
 
 def test_photo_files_round_trip_depth_gray_alpha_and_exif(tmp_path):
