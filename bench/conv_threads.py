@@ -18,6 +18,7 @@ import os
 import sys
 import time
 
+import jax
 import numpy as np
 
 from bench import common
@@ -28,7 +29,6 @@ REPEATS = 9
 
 def _time_one(shape: str) -> dict:
   """In the child: median seconds of one SAME 3x3 convolution, C -> C features."""
-  import jax  # pylint: disable=import-outside-toplevel  (after the parent set XLA_FLAGS)
   b, h, w, c = (int(v) for v in shape.split("x"))
   rng = np.random.default_rng(0)
   x = rng.random((b, h, w, c), np.float32)

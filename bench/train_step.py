@@ -194,7 +194,8 @@ def measure(model_size: str, crop: int, batch: int, steps: int, dtype: str = "fl
       time_steps(compiled, args, PROFILE_STEPS)
     # A copy beside the program text: the profiler's own folders are nested five
     # deep, deeper than the lent accelerator's result transfer keeps.
-    (trace,) = folder.glob(f"plugins/profile/*/*{TRACE_SUFFIX}")
+    # The newest: a rerun into the same --profile_dir adds a run folder.
+    trace = max(folder.glob(f"plugins/profile/*/*{TRACE_SUFFIX}"), key=lambda f: f.stat().st_mtime)
     shutil.copyfile(trace, folder / f"step{TRACE_SUFFIX}")
   return {"model": model_size, "crop": crop, "batch": batch, "dtype": dtype,
           "conv_kernel_grad": conv_kernel_grad, "text_in_step": text_in_step,
