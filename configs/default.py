@@ -35,6 +35,7 @@ def get_config() -> ml_collections.ConfigDict:
       caption_swap=0.35,             # P(caption -> another example's content + crop's appearance)
       caption_relight=0.15,          # P(target re-exposed to a random exposure word, caption
                                      #   "a <word> photo", same input)
+      caption_default=0.0,           # P(caption -> config.eval.default_prompt, target kept)
       num_threads=2,                 # grain in-process reader threads
       prefetch=32,                   # grain prefetch buffer (elements)
       worker_count=0,                # >0: grain worker processes (mp_prefetch)

@@ -46,10 +46,9 @@ def validate(config: ml_collections.ConfigDict) -> NaLSuperConfig:
   except ValueError as e:
     raise ConfigError(str(e)) from None
   try:  # the pipeline's own rule
-    pipeline.CaptionAugment(d.caption_appearance, d.caption_exposure, d.caption_swap,
-                            d.caption_relight)
+    pipeline.CaptionAugment.from_config(config)
   except ValueError as e:
-    raise ConfigError(f"config.data.caption_appearance/exposure/swap/relight: {e}") from None
+    raise ConfigError(f"config.data.caption_appearance/exposure/swap/relight/default: {e}") from None
   _require(t.steps > 0, f"config.train.steps={t.steps} must be positive")
   _require(0 <= t.warmup_steps < t.steps,
            f"config.train.warmup_steps={t.warmup_steps} must be in [0, steps={t.steps})")
@@ -60,8 +59,8 @@ def validate(config: ml_collections.ConfigDict) -> NaLSuperConfig:
   for name in ("log_every", "checkpoint_every", "keep_checkpoints"):
     _require(t[name] > 0, f"config.train.{name}={t[name]} must be positive")
   _require(t.eval_every >= 0, f"config.train.eval_every={t.eval_every} must be >= 0 (0: off)")
-  _require(config.loss.w_ssim >= 0, f"config.loss.w_ssim={config.loss.w_ssim} must be >= 0")
-  _require(config.loss.w_fft >= 0, f"config.loss.w_fft={config.loss.w_fft} must be >= 0")
+  for name in ("w_ssim", "w_fft", "w_detail"):
+    _require(config.loss[name] >= 0, f"config.loss.{name}={config.loss[name]} must be >= 0")
   _require(e.max_images is None or e.max_images > 0,
            f"config.eval.max_images={e.max_images} must be positive or None")
   _require(e.batch_size >= 1, f"config.eval.batch_size={e.batch_size} must be >= 1")

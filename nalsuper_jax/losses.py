@@ -1,5 +1,6 @@
 """Training losses (ARCHITECTURE.md section 4): Charbonnier + w_ssim * (1 - SSIM),
-plus an optional Fourier-amplitude term (w_fft; ours, off by default).
+plus optional Fourier-amplitude (w_fft) and local detail-energy (w_detail)
+terms (ours, off by default).
 
 Pure functions of NHWC float images in [0, 1]; each weight is a config field.
 """
@@ -73,11 +74,43 @@ def fft_amplitude(pred: jax.Array, target: jax.Array) -> jax.Array:
   return jnp.mean(jnp.abs(amplitude(pred) - amplitude(target)))
 
 
+# Detail energies below this (an RMS of a quarter 8-bit level, squared) count as
+# flat: keeps sqrt's gradient finite where an image has no detail at all.
+DETAIL_FLOOR = (1.0 / 1024) ** 2
+
+
+def _local_detail_energy(x: jax.Array, window: np.ndarray) -> jax.Array:
+  """Gaussian-weighted local mean of (x - its Gaussian blur)^2, per channel
+  (the 'VALID' interior, 2 (k - 1) pixels smaller per side pair)."""
+  k = window.shape[0]
+  crop = (k - 1) // 2
+  detail = x[:, crop:x.shape[1] - crop, crop:x.shape[2] - crop] - _blur(x, window)
+  return _blur(detail * detail, window)
+
+
+def detail_energy(pred: jax.Array, target: jax.Array, size: int = 11,
+                  sigma: float = 1.5) -> jax.Array:
+  """Mean absolute difference of the local RMS of high-frequency detail
+  (image minus its Gaussian blur, sigma 1.5 as `metrics.high_frequency_energy`).
+
+  Like `fft_amplitude`, it charges for detail lost without asking for the
+  exact texture the noise hid (the pixel losses' optimum blurs it), but
+  locally: an image's detail sits in some regions and not others, which one
+  global spectrum cannot tell apart. Blind to a texture's phase, so it
+  prefers plausible grain to a smooth area where the reference has grain.
+  """
+  window = _gaussian_window(size, sigma)
+  pred, target = pred.astype(jnp.float32), target.astype(jnp.float32)
+  rms = lambda x: jnp.sqrt(_local_detail_energy(x, window) + DETAIL_FLOOR)
+  return jnp.mean(jnp.abs(rms(pred) - rms(target)))
+
+
 def default_config() -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(dict(
       charbonnier_eps=1e-3,  # Charbonnier epsilon
       w_ssim=0.2,            # weight of (1 - SSIM)
       w_fft=0.0,             # weight of the Fourier-amplitude term (0: the paper's loss)
+      w_detail=0.0,          # weight of the local detail-energy term (0: the paper's loss)
   ))
 
 
@@ -92,5 +125,8 @@ def loss_terms(pred: jax.Array, target: jax.Array,
   if config.w_fft:
     terms["fft"] = fft_amplitude(pred, target)
     total = total + config.w_fft * terms["fft"]
+  if config.w_detail:
+    terms["detail"] = detail_energy(pred, target)
+    total = total + config.w_detail * terms["detail"]
   terms["total"] = total
   return terms

@@ -248,10 +248,7 @@ def train_iterator(config: ml_collections.ConfigDict, text: LoadedTextEncoder | 
       tokenizer=text.tokenizer if text else None, shard=shard, augment=config.data.augment,
       degradation=(degrade.DegradeConfig.from_config(config.data.degrade)
                    if config.data.degrade_on_the_fly else None),
-      caption_augment=pipeline.CaptionAugment(config.data.caption_appearance,
-                                              config.data.caption_exposure,
-                                              config.data.caption_swap,
-                                              config.data.caption_relight),
+      caption_augment=pipeline.CaptionAugment.from_config(config),
       keep_names=config.data.log_names)
   return pipeline.train_iterator(dataset, num_threads=config.data.num_threads,
                                  prefetch=config.data.prefetch,

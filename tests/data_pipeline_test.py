@@ -1,5 +1,6 @@
 """The grain pipelines: determinism, paired augmentation, exact resume, shards."""
 
+import dataclasses
 import os
 import pickle
 import threading
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 from absl import flags
 
+from configs import default as default_config
 from nalsuper_jax.data import degrade, pipeline
 
 
@@ -210,6 +212,39 @@ def test_caption_augmentation_replaces_captions_by_the_crops_appearance():
     pipeline.CaptionAugment(appearance=0.7, exposure=0.4)
   with pytest.raises(ValueError, match="contents"):
     pipeline.AugmentCaption(pipeline.CaptionAugment(swap=0.5))
+
+
+def test_the_default_prompt_augmentation_keeps_the_target_and_leaves_other_draws_alone():
+  """`default` replaces the caption by the default prompt and nothing else; it
+  is drawn last, so at 0 every other draw is as it was without the field."""
+  high = np.tile(np.linspace(20, 200, 16).astype(np.uint8)[None, :, None], (16, 1, 3))
+  element = {"high": high, "low": np.full((16, 16, 3), 5, np.uint8), "caption": "a cat"}
+  always = pipeline.AugmentCaption(pipeline.CaptionAugment(default=1.0, default_prompt="a photo"))
+  out = always.random_map(element, np.random.default_rng(0))
+  assert out["caption"] == "a photo"
+  np.testing.assert_array_equal(out["high"], high)
+  mixed = pipeline.CaptionAugment(exposure=0.3, relight=0.2)
+  with_default = dataclasses.replace(mixed, default=0.25, default_prompt="a photo")
+  draws = [(pipeline.AugmentCaption(mixed).random_map(element, np.random.default_rng(i)),
+            pipeline.AugmentCaption(with_default).random_map(element, np.random.default_rng(i)))
+           for i in range(400)]
+  changed = [i for i, (a, b) in enumerate(draws) if a["caption"] != b["caption"]]
+  assert all(draws[i][1]["caption"] == "a photo" for i in changed)
+  assert all(draws[i][0]["caption"] == "a cat" for i in changed)  # only kept captions move
+  assert abs(len(changed) / len(draws) - 0.25) < 0.06
+  assert all(np.array_equal(a["high"], b["high"]) for a, b in draws)
+  with pytest.raises(ValueError, match="non-empty default prompt"):
+    pipeline.CaptionAugment(default=0.1)
+  with pytest.raises(ValueError, match="sum to at most 1"):
+    pipeline.CaptionAugment(swap=0.5, relight=0.3, default=0.3, default_prompt="a photo")
+
+
+def test_caption_augment_from_config_reads_the_default_prompt():
+  config = default_config.get_config()
+  config.data.caption_default = 0.1
+  augment = pipeline.CaptionAugment.from_config(config)
+  assert augment.default == 0.1 and augment.default_prompt == config.eval.default_prompt
+  assert augment.relight == config.data.caption_relight
 
 
 def test_caption_contents_strip_the_describers_words():

@@ -103,21 +103,36 @@ class CaptionAugment:
   target is re-exposed to a random exposure word's luminance range and the
   caption becomes "a <that word> photo", `low` unchanged -- the same input
   under different words, so the words (not only the input) set brightness.
+  `default`: the caption becomes `default_prompt` (the prompt evaluation and
+  `nalsuper-enhance` use when given none), target unchanged, so that prompt
+  is trained to mean "the usual look of this scene" (the mean over training
+  targets) instead of whatever its words resemble; never drawn when 0.
   """
   appearance: float = 0.0
   exposure: float = 0.0
   swap: float = 0.0
   relight: float = 0.0
+  default: float = 0.0
+  default_prompt: str = ""
 
   def __post_init__(self):
-    p = (self.appearance, self.exposure, self.swap, self.relight)
+    p = (self.appearance, self.exposure, self.swap, self.relight, self.default)
     if min(p) < 0 or sum(p) > 1:
       raise ValueError(f"caption augmentation probabilities {self} must be >= 0 "
                        "and sum to at most 1")
+    if self.default and not self.default_prompt.strip():
+      raise ValueError("caption augmentation `default` > 0 needs a non-empty default prompt")
+
+  @classmethod
+  def from_config(cls, config) -> "CaptionAugment":
+    """From config.data.caption_* and config.eval.default_prompt."""
+    d = config.data
+    return cls(d.caption_appearance, d.caption_exposure, d.caption_swap, d.caption_relight,
+               d.caption_default, config.eval.default_prompt)
 
   @property
   def active(self) -> bool:
-    return self.appearance + self.exposure + self.swap + self.relight > 0
+    return self.appearance + self.exposure + self.swap + self.relight + self.default > 0
 
 
 class WithContent:
@@ -164,7 +179,10 @@ class AugmentCaption(grain.transforms.RandomMap):
   def random_map(self, element, rng: np.random.Generator):
     a = self.augment
     u = float(rng.uniform())
-    edges = np.cumsum([a.appearance, a.exposure, a.swap, a.relight])
+    # `default` comes last so that with it at 0 every other draw is as before.
+    edges = np.cumsum([a.appearance, a.exposure, a.swap, a.relight, a.default])
+    if edges[3] <= u < edges[4]:
+      return {**element, "caption": a.default_prompt}
     if u >= edges[3] and "content" not in element:
       return element
     if edges[2] <= u < edges[3]:
