@@ -80,8 +80,8 @@ DETAIL_FLOOR = (1.0 / 1024) ** 2
 
 
 def _local_detail_energy(x: jax.Array, window: np.ndarray) -> jax.Array:
-  """Gaussian-weighted local mean of (x - its Gaussian blur)^2, per channel
-  (the 'VALID' interior, 2 (k - 1) pixels smaller per side pair)."""
+  """Gaussian-weighted local mean of (x - its Gaussian blur)^2, per channel,
+  on the 'VALID' interior (two blurs: 2 (k - 1) pixels less in height and width)."""
   k = window.shape[0]
   crop = (k - 1) // 2
   detail = x[:, crop:x.shape[1] - crop, crop:x.shape[2] - crop] - _blur(x, window)
