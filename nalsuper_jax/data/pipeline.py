@@ -115,8 +115,13 @@ class CaptionAugment:
   default: float = 0.0
   default_prompt: str = ""
 
+  @property
+  def probabilities(self) -> tuple[float, ...]:
+    """In draw order; `default` last (see AugmentCaption)."""
+    return (self.appearance, self.exposure, self.swap, self.relight, self.default)
+
   def __post_init__(self):
-    p = (self.appearance, self.exposure, self.swap, self.relight, self.default)
+    p = self.probabilities
     if min(p) < 0 or sum(p) > 1:
       raise ValueError(f"caption augmentation probabilities {self} must be >= 0 "
                        "and sum to at most 1")
@@ -132,7 +137,7 @@ class CaptionAugment:
 
   @property
   def active(self) -> bool:
-    return self.appearance + self.exposure + self.swap + self.relight + self.default > 0
+    return sum(self.probabilities) > 0
 
 
 class WithContent:
@@ -180,7 +185,7 @@ class AugmentCaption(grain.transforms.RandomMap):
     a = self.augment
     u = float(rng.uniform())
     # `default` comes last so that with it at 0 every other draw is as before.
-    edges = np.cumsum([a.appearance, a.exposure, a.swap, a.relight, a.default])
+    edges = np.cumsum(a.probabilities)
     if edges[3] <= u < edges[4]:
       return {**element, "caption": a.default_prompt}
     if u >= edges[3] and "content" not in element:
