@@ -75,7 +75,7 @@ def main(argv=None):
   print(f"input pipeline: {rate:.1f} examples/s ({args.crop}x{args.crop} crops from 600x400 "
         f"pairs, batch {args.batch}, {args.threads} threads, {args.workers} workers)")
   path = common.record("input_pipeline", {
-      "command": "python -m bench.input_pipeline", "args": vars(args),
+      "command": common.command("input_pipeline", argv), "args": vars(args),
       "examples_per_second": rate, "seconds": seconds}, args.out)
   print(f"wrote {path}")
 

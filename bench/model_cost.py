@@ -51,7 +51,7 @@ def main(argv=None):
   print(f"\ntext encoder ({encoder['checkpoint']}, frozen, once per caption): "
         f"{encoder['params']:,} params, {encoder['gflops']:.3f} GFLOPs (XLA) per "
         f"{encoder['tokens']}-token caption")
-  path = common.record("model_cost", {"command": "python -m bench.model_cost", "rows": rows,
+  path = common.record("model_cost", {"command": common.command("model_cost", argv), "rows": rows,
                                       "text_encoder": encoder}, args.out)
   print(f"wrote {path}")
 

@@ -80,8 +80,7 @@ def main(argv=None) -> int:
   if args.picture:
     write_picture(args.picture, enhancer, images[:2])
     print(f"wrote {args.picture}")
-  path = common.record("text_control", {"command": "python -m bench.text_control "
-                                        + " ".join(sys.argv[1:]), "workdir": args.workdir,
+  path = common.record("text_control", {"command": common.command("text_control", argv), "workdir": args.workdir,
                                         "step": enhancer.step, "names": names, **table},
                        args.out)
   print(f"wrote {path}")

@@ -80,6 +80,25 @@ def test_real_photo_scores_and_the_bar():
   assert len(missed) == 3 and "margin" in missed[0] and "high-frequency" in missed[1]
 
 
+def test_validation_photos_are_training_references_darkened_afresh():
+  from bench import real_photos
+  rng = np.random.default_rng(0)
+  source = [{"name": f"pkg:{i}".encode(), "caption": b"a photo",
+             "high": rng.integers(60, 256, (16, 24, 3)).astype(np.uint8),
+             "low": np.zeros((16, 24, 3), np.uint8)} for i in range(10)]
+  names, lows, highs, captions = real_photos.validation_split(source, n=4, seed=1)
+  assert names == ["pkg:0", "pkg:2", "pkg:5", "pkg:8"]   # spread over the split
+  for name, low, high in zip(names, lows, highs):
+    stored = source[int(name.split(":")[1])]
+    np.testing.assert_array_equal(high, stored["high"])  # the reference is kept
+    assert 0 < low.mean() < 0.5 * high.mean() / 255.0      # darkened, not the stored low
+  again = real_photos.validation_split(source, n=4, seed=1)[1]
+  other = real_photos.validation_split(source, n=4, seed=2)[1]
+  assert all(np.array_equal(a, b) for a, b in zip(lows, again))        # seeded
+  assert not any(np.array_equal(a, b) for a, b in zip(lows, other))
+  assert captions == ["a photo"] * 4
+
+
 def test_published_peak_and_the_gpu_train_table():
   from bench import train_step
   assert train_step.published_peak_tflops("NVIDIA H200", "bfloat16") == 989.4

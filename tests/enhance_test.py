@@ -151,6 +151,8 @@ def test_tiled_equals_untiled_up_to_a_small_stated_difference(enhancer, workdir)
   # tiled output than in the untiled one (plus a little).
   jump = lambda x: np.abs(np.diff(x, axis=1)).max()
   assert jump(b) <= jump(a) + 0.02
+  # Without --tile, a restored run tiles at the backend's default (this CPU's).
+  assert Enhancer.from_workdir(workdir).tile == enhancer_mod.default_tile("cpu")
 
 
 @pytest.mark.parametrize("name", ["tiny", "default", "pretrained", "lol_v1"])
