@@ -46,7 +46,6 @@ from bench.text_control import control_table
 from nalsuper_jax import baselines, metrics
 from nalsuper_jax.data import degrade, pipeline
 from nalsuper_jax.enhance import Enhancer, photo_io
-from tfds_builders.real_photos import real_photos_dataset_builder as builder
 
 DATASET = "real_photos"
 SATURATION_TOLERANCE = 0.10
@@ -87,7 +86,7 @@ def validation_split(source, n: int = VALIDATION_PHOTOS, seed: int = VALIDATION_
   for e in picked:
     rng = np.random.default_rng([seed, zlib.crc32(pipeline.text(e["name"]).encode())])
     low, _ = degrade.degrade(np.asarray(e["high"], np.uint8), rng,
-                             builder.HELD_OUT_DEGRADATION)
+                             degrade.CAMERA_AS_SHOT)
     fresh.append(e | {"low": low})
   return arrays(fresh)
 

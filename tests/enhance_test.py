@@ -4,7 +4,6 @@ The workdir fixture is `runs.perturbed_workdir`: a `tiny` network with open
 text gates, saved as a real checkpoint + config.json.
 """
 
-import dataclasses
 import importlib
 import os
 import pathlib
@@ -375,7 +374,7 @@ def test_the_shipped_model_brightens_a_dark_photo_without_training():
   weights = shipped.SHIPPED_DIR / shipped.WEIGHTS_FILE
   assert weights.stat().st_size <= shipped.MAX_BYTES
   low, high = degrade.degrade(data.coffee(), np.random.default_rng(0),
-                              dataclasses.replace(degrade.CAMERA, target_exposure=(1.0, 1.0)))
+                              degrade.CAMERA_AS_SHOT)
   out = Enhancer.pretrained()(low)
   assert out.dtype == np.uint8 and out.shape == low.shape
   assert metrics.psnr(out, high) > metrics.psnr(low, high) + 6.0

@@ -45,9 +45,6 @@ THUMB_SIDE = 16         # photos are compared as 16x16 colour thumbnails...
 DUPLICATE_RMS = 0.05    # ...and are the same photo below this RMS difference (0-1 scale;
                         #   the closest distinct photos listed here, a stereo pair, differ by 0.099)
 MIN_SIDE = 384          # pictures with a shorter short side are left out
-# The held-out darkening: the camera model without re-exposure, so the reference
-# is the photo itself (bench.real_photos darkens its validation photos the same way).
-HELD_OUT_DEGRADATION = dataclasses.replace(degrade.CAMERA, target_exposure=(1.0, 1.0))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -269,6 +266,6 @@ class Builder(paired.PairedImageBuilder):
 
   def load_low_high(self, pair, index):
     test = pair.name.startswith(TEST_PACKAGE + ":")
-    config = HELD_OUT_DEGRADATION if test else degrade.CAMERA
+    config = degrade.CAMERA_AS_SHOT if test else degrade.CAMERA
     rng = np.random.default_rng([SEED, zlib.crc32(pair.name.encode())])
     return degrade.degrade(self._scaled[pair.name], rng, config)
