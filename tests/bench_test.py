@@ -99,6 +99,17 @@ def test_validation_photos_are_training_references_darkened_afresh():
   assert captions == ["a photo"] * 4
 
 
+@pytest.mark.parametrize("argv", [["--no_shipped"], ["--no_shipped", "--workdir=w", "--check"],
+                                  ["--no_shipped", "--workdir=w", "--picture=p.jpg"],
+                                  ["--split=validation", "--picture=p.jpg"]])
+def test_real_photos_refuses_flags_that_contradict(argv, capsys):
+  from bench import real_photos
+  with pytest.raises(SystemExit) as exit_:   # before any data is read
+    real_photos.main(["--data_dir=/nonexistent"] + argv)
+  assert exit_.value.code == 2
+  assert "--check" in capsys.readouterr().err
+
+
 def test_published_peak_and_the_gpu_train_table():
   from bench import train_step
   assert train_step.published_peak_tflops("NVIDIA H200", "bfloat16") == 989.4

@@ -208,6 +208,12 @@ def test_caption_augmentation_replaces_captions_by_the_crops_appearance():
   for e in relit:
     assert e["caption"] == f"a {captions.describe(e['high']).exposure} photo"
     np.testing.assert_array_equal(e["low"], ramp["low"])  # same input, new target
+  # Draws map to kinds by cumulative probability in KINDS order; a kind at 0 is never drawn.
+  spread = pipeline.CaptionAugment(appearance=0.1, swap=0.2, relight=0.3, default=0.1,
+                                   default_prompt="a photo")
+  assert [spread.choose(u) for u in (0.0, 0.09, 0.11, 0.29, 0.31, 0.59, 0.61, 0.69, 0.71, 0.99)
+          ] == ["appearance", "appearance", "swap", "swap", "relight", "relight", "default",
+                "default", None, None]
   with pytest.raises(ValueError, match="sum to at most 1"):
     pipeline.CaptionAugment(appearance=0.7, exposure=0.4)
   with pytest.raises(ValueError, match="contents"):

@@ -20,7 +20,7 @@ import functools
 import math
 import os
 import threading
-from typing import Any, Mapping, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
 import grain
 import numpy as np
@@ -115,10 +115,21 @@ class CaptionAugment:
   default: float = 0.0
   default_prompt: str = ""
 
+  # Draw order. `default` comes last so that with it at 0 every other draw is
+  # as it was before it existed.
+  KINDS: ClassVar[tuple[str, ...]] = ("appearance", "exposure", "swap", "relight", "default")
+
   @property
   def probabilities(self) -> tuple[float, ...]:
-    """In draw order; `default` last (see AugmentCaption)."""
-    return (self.appearance, self.exposure, self.swap, self.relight, self.default)
+    """In `KINDS` order."""
+    return tuple(getattr(self, kind) for kind in self.KINDS)
+
+  def choose(self, u: float) -> str | None:
+    """The kind a uniform draw `u` in [0, 1) selects; None keeps the caption."""
+    for kind, edge in zip(self.KINDS, np.cumsum(self.probabilities)):
+      if u < edge:
+        return kind
+    return None
 
   def __post_init__(self):
     p = self.probabilities
@@ -183,26 +194,24 @@ class AugmentCaption(grain.transforms.RandomMap):
 
   def random_map(self, element, rng: np.random.Generator):
     a = self.augment
-    u = float(rng.uniform())
-    # `default` comes last so that with it at 0 every other draw is as before.
-    edges = np.cumsum(a.probabilities)
-    if edges[3] <= u < edges[4]:
+    kind = a.choose(float(rng.uniform()))
+    if kind == "default":
       return {**element, "caption": a.default_prompt}
-    if u >= edges[3] and "content" not in element:
+    if kind is None and "content" not in element:
       return element
-    if edges[2] <= u < edges[3]:
+    if kind == "relight":
       high = captions_lib.relight(np.asarray(element["high"]), rng)
       word = captions_lib.describe(high).exposure
       return {**element, "high": high, "caption": f"a {word} photo"}
     looks = captions_lib.describe(np.asarray(element["high"]))
-    if u >= edges[3]:
+    if kind is None:        # kept: its content, re-described from the final target
       content = element["content"]
-      return {**element, "caption": f"{content}, {looks.text()}" if content else looks.text()}
-    if u < a.appearance:
+      caption = f"{content}, {looks.text()}" if content else looks.text()
+    elif kind == "appearance":
       caption = looks.text()
-    elif u < a.appearance + a.exposure:
+    elif kind == "exposure":
       caption = f"a {looks.exposure} photo"
-    else:
+    else:                   # swap
       content = self.contents[int(rng.integers(len(self.contents)))]
       caption = f"{content}, {looks.text()}" if content else looks.text()
     return {**element, "caption": caption}
