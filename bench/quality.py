@@ -1,7 +1,7 @@
 """Quality on the `synthetic_lowlight` test split, and the text ablations.
 
   python -m bench.quality [--steps N --crop C] [--seeds 0,1,2] [--variants nalsuper,...]
-      [--root workdirs/bench_quality]
+      [--set data.caption_default=0.1 ...] [--root workdirs/bench_quality]
 
 Trains four networks with the same budget (`configs/default.py` with
 --steps/--crop; by default its own, so the NaLSuper row is `make demo`'s
@@ -20,8 +20,9 @@ and with the default prompt each at least `common.MIN_MARGIN_DB` above the
 best non-oracle baseline, and text control (`bench.text_control`) monotonic
 on every test image.
 `--variants` trains and scores some of the networks only (`nalsuper`: the
-demo's bar on every seed, without the ablations). Reruns reuse finished
-trainings in --root. Writes bench/results/quality-<backend>-<date>.json
+demo's bar on every seed, without the ablations). `--set` overrides a config
+field in every training (a candidate recipe; its trainings get their own
+folder). Reruns reuse finished trainings in --root. Writes bench/results/quality-<backend>-<date>.json
 (quality_<variants>-... for a subset).
 """
 
@@ -29,8 +30,10 @@ from __future__ import annotations
 
 import argparse
 import pathlib
+import re
 import subprocess
 import sys
+from typing import Sequence
 
 import numpy as np
 
@@ -53,12 +56,15 @@ METRICS = ("psnr", "ssim", "psnr_gt_mean", "ssim_gt_mean")
 
 
 def train(variant: str, workdir: pathlib.Path, data_dir: str, steps: int, crop: int,
-          seed: int = 0) -> None:
+          seed: int = 0, overrides: Sequence[str] = ()) -> None:
+  """One `main.py --mode=train` of `configs/default.py`; `overrides` are
+  `field=value` pairs (`--set`), applied before the variant's own flags."""
   cmd = [sys.executable, "main.py", "--config=configs/default.py", f"--workdir={workdir}",
          f"--config.data.data_dir={data_dir}", "--mode=train", f"--config.train.steps={steps}",
          f"--config.seed={seed}",
          f"--config.data.crop={crop}", "--config.train.eval_every=0",
-         f"--config.train.checkpoint_every={steps}", *VARIANTS[variant]]
+         f"--config.train.checkpoint_every={steps}",
+         *(f"--config.{o}" for o in overrides), *VARIANTS[variant]]
   print(f"training {variant}: {' '.join(cmd[1:])}", flush=True)
   run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
   if run.returncode:
@@ -222,21 +228,28 @@ def main(argv=None) -> dict:
   p.add_argument("--variants", default=",".join(VARIANTS),
                  help="comma list of networks to train and score (e.g. nalsuper: the demo "
                       "on every seed)")
+  p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                 help="config override for every training, e.g. data.caption_default=0.1 "
+                      "(repeatable)")
   p.add_argument("--root", default="workdirs/bench_quality")
   p.add_argument("--data_dir", default=common.DEMO_DATA_DIR)
   p.add_argument("--out", default="bench/results")
   args = p.parse_args(argv)
+  bad = [o for o in args.set if not re.fullmatch(r"[A-Za-z_][\w.]*=\S+", o)]
+  if bad:
+    p.error(f"--set: expected FIELD=VALUE (e.g. data.caption_default=0.1), got {bad}")
   seeds = [int(v) for v in args.seeds.split(",")]
   variants = tuple(args.variants.split(","))
   unknown = sorted(set(variants) - set(VARIANTS))
   if unknown:
     p.error(f"--variants: unknown {unknown}; known: {list(VARIANTS)}")
-  root = pathlib.Path(args.root) / f"steps{args.steps}_crop{args.crop}"
+  root = trainings_root(pathlib.Path(args.root), args.steps, args.crop, args.set)
   data_dir = common.ensure_demo_data(args.data_dir)
   tables = []
   for seed in seeds:
     for variant in variants:
-      train(variant, seed_root(root, seed) / variant, data_dir, args.steps, args.crop, seed)
+      train(variant, seed_root(root, seed) / variant, data_dir, args.steps, args.crop, seed,
+            args.set)
     tables.append(evaluate(seed_root(root, seed), data_dir, variants))
   summary = summarise(tables, seeds)
   print(markdown(summary))
@@ -246,10 +259,17 @@ def main(argv=None) -> dict:
   command = common.command("quality", argv)
   name = "quality" if variants == tuple(VARIANTS) else "quality_" + "+".join(variants)
   path = common.record(name, {"command": command, "steps": args.steps,
-                              "crop": args.crop, "seeds": seeds, "variants": variants,
+                              "crop": args.crop, "overrides": args.set, "seeds": seeds, "variants": variants,
                               "table": summary, "per_seed": tables}, args.out)
   print(f"wrote {path}")
   return summary
+
+
+def trainings_root(root: pathlib.Path, steps: int, crop: int,
+                   overrides: Sequence[str] = ()) -> pathlib.Path:
+  """One folder per budget and recipe, so a rerun reuses only its own trainings."""
+  return root / (f"steps{steps}_crop{crop}" + "".join(f"_{o.replace('=', '-')}"
+                                                      for o in overrides))
 
 
 def seed_root(root: pathlib.Path, seed: int) -> pathlib.Path:

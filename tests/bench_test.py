@@ -2,7 +2,9 @@
 
 import gzip
 import json
+import pathlib
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -240,6 +242,26 @@ def _seed_table(shift: float, spread: dict[str, float] | None = None) -> dict:
   table["_meta"] = {"num_images": 3}
   table["_control"] = {"monotonic_images": 3, "num_images": 3}
   return table
+
+
+def test_quality_set_overrides_reach_every_training_in_their_own_folder(monkeypatch, capsys):
+  from bench import quality
+  commands = []
+  monkeypatch.setattr(quality.subprocess, "run", lambda cmd, **kw: commands.append(cmd) or
+                      types.SimpleNamespace(returncode=0))
+  quality.train("film_only", pathlib.Path("w"), "d", 10, 32, 1, ["data.caption_default=0.1"])
+  cmd = commands[0]
+  assert "--config.data.caption_default=0.1" in cmd and "--config.seed=1" in cmd
+  # the recipe's override comes before the variant's own flags, which win
+  assert cmd.index("--config.data.caption_default=0.1") < cmd.index(
+      "--config.model.cross_attention=False")
+  root = pathlib.Path("r")
+  assert quality.trainings_root(root, 10, 32) == root / "steps10_crop32"
+  assert (quality.trainings_root(root, 10, 32, ["data.caption_default=0.1"])
+          != quality.trainings_root(root, 10, 32))
+  with pytest.raises(SystemExit) as exit_:   # before any data is read or built
+    quality.main(["--set=caption_default", "--data_dir=/nonexistent"])
+  assert exit_.value.code == 2 and "FIELD=VALUE" in capsys.readouterr().err
 
 
 def test_quality_rows_are_means_with_sample_spread_and_the_verdict_weighs_it():
