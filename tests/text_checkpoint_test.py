@@ -2,36 +2,23 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+import transformers  # the reference tokenizer (AutoTokenizer needs no torch)
 
 from nalsuper_jax import text
 from nalsuper_jax.text import checkpoint
-
-torch = pytest.importorskip(
-    "torch", reason="torch (test-only) is needed to write Hugging Face checkpoints")
-transformers = pytest.importorskip("transformers")
+from tests import goldens
 
 
-def _tiny_clip_folder(folder, eos_token_id=1):
-  """A CLIPModel checkpoint plus a real (tiny) CLIP BPE tokenizer."""
-  letters = list("abcdefghijklmnopqrstuvwxyz")
-  vocab = {}
-  for t in ["<|startoftext|>", "<|endoftext|>"] + letters + [l + "</w>" for l in letters]:
-    vocab[t] = len(vocab)
-  for t in ["th", "the</w>"]:
-    vocab[t] = len(vocab)
-  tok = transformers.CLIPTokenizer(vocab=vocab, merges=[("t", "h"), ("th", "e</w>")])
-  tok.save_pretrained(str(folder))
-  torch.manual_seed(0)
-  cfg = transformers.CLIPTextConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=1,
-                                    num_attention_heads=4, intermediate_size=37,
-                                    projection_dim=16, max_position_embeddings=20,
-                                    eos_token_id=eos_token_id)
-  transformers.CLIPTextModelWithProjection(cfg).save_pretrained(str(folder))
+def _tiny_clip_folder(folder):
+  """A CLIP text checkpoint plus a real (tiny) CLIP BPE tokenizer, copied from
+  the goldens (`make_text_goldens.clip_with_tokenizer`; <|endoftext|> is id 1)."""
+  shutil.copytree(goldens.TEXT / "clip_tokenizer", folder, dirs_exist_ok=True)
   return folder
 
 
