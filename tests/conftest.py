@@ -1,5 +1,6 @@
 """Shared fixtures. Tests run on the CPU in float32 and are seconds each."""
 
+from importlib import metadata
 import os
 import pathlib
 import shutil
@@ -20,12 +21,15 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 # instead of ~16 s). Tests compare runs made under the same flags, or against
 # references with tolerances relative to the values. Subprocesses inherit it.
 os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
-# XLA CPU's older elemental emitter compiles the tiny train step in ~8 s instead
-# of ~13 s and loads it from the cache in ~1 s instead of ~2.3 s (AMD EPYC, 2
-# cores); steps run as fast. Appended, so `XLA_FLAGS=--xla_cpu_max_isa=AVX2`
-# (another machine's rounding) still applies; subprocesses inherit it.
+# jaxlib 0.10: XLA CPU's older elemental emitter compiles the tiny train step in
+# ~8 s instead of ~13 s and loads it from the cache in ~1 s instead of ~2.3 s
+# (AMD EPYC, 2 cores); steps run as fast. jaxlib 0.11's XLA has no such flag
+# (and aborts on flags it does not know). Appended, so
+# `XLA_FLAGS=--xla_cpu_max_isa=AVX2` (another machine's rounding) still applies;
+# subprocesses inherit it.
 TEST_XLA_FLAGS = "--xla_cpu_use_fusion_emitters=false"
-if TEST_XLA_FLAGS not in os.environ.get("XLA_FLAGS", ""):
+JAXLIB_VERSION = tuple(int(p) for p in metadata.version("jaxlib").split(".")[:2])
+if JAXLIB_VERSION < (0, 11) and TEST_XLA_FLAGS not in os.environ.get("XLA_FLAGS", ""):
   os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {TEST_XLA_FLAGS}".strip()
 
 import filelock  # noqa: E402

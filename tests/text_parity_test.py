@@ -97,8 +97,8 @@ def test_the_goldens_are_what_the_pytorch_reference_gives(tmp_path):
   """Rewrites every golden file with torch and compares: the checkpoints'
   tensors and configs, and the reference outputs (up to float rounding,
   which differs between CPUs)."""
-  pytest.importorskip("torch", reason="torch (test-only, `pip install torch==2.13.0`) "
-                      "writes the goldens")
+  pytest.importorskip("torch", reason="torch writes the goldens (a Python 3.11 venv "
+                      "here: tests/goldens/make_text_goldens.py)")
   from safetensors.numpy import load_file  # pylint: disable=import-outside-toplevel
   from tests.goldens import make_text_goldens  # pylint: disable=import-outside-toplevel
   fresh = make_text_goldens.write(tmp_path)

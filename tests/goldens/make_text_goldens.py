@@ -2,8 +2,10 @@
 
   python -m tests.goldens.make_text_goldens [--out tests/goldens/text]
 
-Needs `torch` and `transformers` (the test-only CPU wheel, `pip install
-torch==2.13.0`); the tests that read the files do not. It saves tiny random
+Needs `torch` and `transformers`; the tests that read the files do not. On
+this project's machine kind the CPU torch wheel on disk is for Python 3.11
+(`make` builds a 3.12 venv), so: a Python 3.11 venv, `pip install
+torch==2.13.0 -e .` (jax 0.10.2 there), then this script. It saves tiny random
 Hugging Face checkpoints (BERT, CLIP text, a full CLIP with a vision tower,
 and a CLIP text model with a real BPE tokenizer), and in `reference.npz` the
 outputs that `transformers`' own PyTorch models give on fixed token ids, plus
