@@ -1,6 +1,7 @@
 # Two entry points on a fresh machine:  `make test`  and (with training) `make demo`.
-# `make setup` only installs. All are idempotent: the venv is rebuilt only
-# when the lock, the test requirements or pyproject.toml change.
+# `make setup` only installs. All are idempotent: the venv is reinstalled only
+# when the lock, the test requirements or pyproject.toml change (and made anew
+# then if it holds another Python than $(PYTHON)).
 
 # Python 3.12: PyPI's newest jaxlib for 3.11 is 0.10.2, and 0.11 runs a CPU
 # convolution on both cores (BENCHMARKS.md, "A newer jaxlib uses the second core").
