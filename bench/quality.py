@@ -1,7 +1,7 @@
 """Quality on the `synthetic_lowlight` test split, and the text ablations.
 
   python -m bench.quality [--steps N --crop C] [--seeds 0,1,2] [--variants nalsuper,...]
-      [--set data.caption_default=0.1 ...] [--root workdirs/bench_quality]
+      [--set data.caption_default=0.1 ...] [--root workdirs/bench_quality] [--jobs 1]
 
 Trains four networks with the same budget (`configs/default.py` with
 --steps/--crop; by default its own, so the NaLSuper row is `make demo`'s
@@ -33,6 +33,7 @@ import pathlib
 import re
 import subprocess
 import sys
+import tempfile
 from typing import Sequence
 
 import numpy as np
@@ -55,20 +56,46 @@ VARIANTS = {
 METRICS = ("psnr", "ssim", "psnr_gt_mean", "ssim_gt_mean")
 
 
-def train(variant: str, workdir: pathlib.Path, data_dir: str, steps: int, crop: int,
-          seed: int = 0, overrides: Sequence[str] = ()) -> None:
+def train_command(variant: str, workdir: pathlib.Path, data_dir: str, steps: int, crop: int,
+                  seed: int = 0, overrides: Sequence[str] = ()) -> list[str]:
   """One `main.py --mode=train` of `configs/default.py`; `overrides` are
   `field=value` pairs (`--set`), applied before the variant's own flags."""
-  cmd = [sys.executable, "main.py", "--config=configs/default.py", f"--workdir={workdir}",
-         f"--config.data.data_dir={data_dir}", "--mode=train", f"--config.train.steps={steps}",
-         f"--config.seed={seed}",
-         f"--config.data.crop={crop}", "--config.train.eval_every=0",
-         f"--config.train.checkpoint_every={steps}",
-         *(f"--config.{o}" for o in overrides), *VARIANTS[variant]]
-  print(f"training {variant}: {' '.join(cmd[1:])}", flush=True)
-  run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
-  if run.returncode:
-    raise SystemExit(f"{variant}: training failed\n{run.stdout[-2000:]}{run.stderr[-3000:]}")
+  return [sys.executable, "main.py", "--config=configs/default.py", f"--workdir={workdir}",
+          f"--config.data.data_dir={data_dir}", "--mode=train", f"--config.train.steps={steps}",
+          f"--config.seed={seed}",
+          f"--config.data.crop={crop}", "--config.train.eval_every=0",
+          f"--config.train.checkpoint_every={steps}",
+          *(f"--config.{o}" for o in overrides), *VARIANTS[variant]]
+
+
+def train(commands: dict[str, list[str]], jobs: int = 1) -> None:
+  """Runs the training `commands` (name -> command line), `jobs` at a time.
+
+  More than one at a time pays where trainings are short: each process then
+  spends most of its time importing and compiling, on one core (the 40-step
+  trainings of `bench.run --quick`). A long training is as fast alone, since
+  its steps use every core.
+  """
+  pending = list(commands.items())
+  running: list[tuple[str, subprocess.Popen, tempfile.TemporaryFile]] = []
+  try:
+    while pending or running:
+      while pending and len(running) < max(1, jobs):
+        name, cmd = pending.pop(0)
+        print(f"training {name}: {' '.join(cmd[1:])}", flush=True)
+        log = tempfile.TemporaryFile("w+")  # a pipe read only at the end could fill and stall
+        running.append((name, subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=log,
+                                               text=True), log))
+      name, run, log = running.pop(0)
+      with log:
+        if run.wait():
+          log.seek(0)
+          raise SystemExit(f"{name}: training failed\n{log.read()[-5000:]}")
+  finally:
+    for _, run, log in running:  # a failure stops the others
+      run.kill()
+      run.wait()
+      log.close()
 
 
 def _mean(rows: list[dict]) -> dict:
@@ -231,6 +258,8 @@ def main(argv=None) -> dict:
   p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                  help="config override for every training, e.g. data.caption_default=0.1 "
                       "(repeatable)")
+  p.add_argument("--jobs", type=int, default=1,
+                 help="trainings run at once (2 pays for short trainings on 2 cores)")
   p.add_argument("--root", default="workdirs/bench_quality")
   p.add_argument("--data_dir", default=common.DEMO_DATA_DIR)
   p.add_argument("--out", default="bench/results")
@@ -247,9 +276,9 @@ def main(argv=None) -> dict:
   data_dir = common.ensure_demo_data(args.data_dir)
   tables = []
   for seed in seeds:
-    for variant in variants:
-      train(variant, seed_root(root, seed) / variant, data_dir, args.steps, args.crop, seed,
-            args.set)
+    train({variant: train_command(variant, seed_root(root, seed) / variant, data_dir,
+                                  args.steps, args.crop, seed, args.set)
+           for variant in variants}, args.jobs)
     tables.append(evaluate(seed_root(root, seed), data_dir, variants))
   summary = summarise(tables, seeds)
   print(markdown(summary))

@@ -50,14 +50,15 @@ def plan(quick: bool, gpu: bool) -> dict[str, list[str]]:
              f"--conv_kernel_grads={'auto' if q else 'batched,auto'}"] + (
                  ["--crops=128"] if q else [])
   # --quick: one crop and kernel-gradient form, no 4K photo, fewer loop steps and
-  # device counts, 40 quality steps (the warm-up is 30): the 2026-11-24 budgets
-  # had grown to 22.6 min by 2026-11-27 (compiles).
+  # device counts, 40 quality steps (the warm-up is 30) trained two at a time
+  # (mostly imports and compiles, on one core each): the 2026-11-24 budgets
+  # had grown to 22.6 min by 2026-11-27, and to 20.3 min under jax 0.11.2.
   return {
       "model_cost": ["bench.model_cost"],
       "train_step": train,
       "inference": ["bench.inference", f"--repeats={1 if q else 3}"]
                    + (["--sizes=400x600,1080x1920", "--untiled=1080x1920"] if q else []),
-      "loop_overhead": ["bench.loop_overhead"] + (["--steps=10", "--warmup=3"] if q
+      "loop_overhead": ["bench.loop_overhead"] + (["--steps=10", "--warmup=5"] if q
                                                   else ["--steps=40"]),
       "input_pipeline": ["bench.input_pipeline", f"--batches={30 if q else 60}"],
       "scaling": ["bench.scaling"] + (["--steps=2", "--crop=32", "--devices=1,2"] if q
@@ -66,8 +67,8 @@ def plan(quick: bool, gpu: bool) -> dict[str, list[str]]:
       # (bench.quality's default budget), so its NaLSuper row is `make demo`'s and a
       # finished `--variants=nalsuper` run's trainings are reused; --quick trains
       # one seed (no spread), a check that the table builds.
-      "quality": ["bench.quality"] + (["--steps=40", "--crop=64", "--seeds=0"] if q
-                                      else ["--seeds=0,1,2"]),
+      "quality": ["bench.quality"] + (["--steps=40", "--crop=64", "--seeds=0", "--jobs=2"]
+                                      if q else ["--seeds=0,1,2"]),
   }
 
 

@@ -4,7 +4,6 @@ import gzip
 import json
 import pathlib
 import sys
-import types
 
 import numpy as np
 import pytest
@@ -246,11 +245,8 @@ def _seed_table(shift: float, spread: dict[str, float] | None = None) -> dict:
 
 def test_quality_set_overrides_reach_every_training_in_their_own_folder(monkeypatch, capsys):
   from bench import quality
-  commands = []
-  monkeypatch.setattr(quality.subprocess, "run", lambda cmd, **kw: commands.append(cmd) or
-                      types.SimpleNamespace(returncode=0))
-  quality.train("film_only", pathlib.Path("w"), "d", 10, 32, 1, ["data.caption_default=0.1"])
-  cmd = commands[0]
+  cmd = quality.train_command("film_only", pathlib.Path("w"), "d", 10, 32, 1,
+                              ["data.caption_default=0.1"])
   assert "--config.data.caption_default=0.1" in cmd and "--config.seed=1" in cmd
   # the recipe's override comes before the variant's own flags, which win
   assert cmd.index("--config.data.caption_default=0.1") < cmd.index(
@@ -262,6 +258,20 @@ def test_quality_set_overrides_reach_every_training_in_their_own_folder(monkeypa
   with pytest.raises(SystemExit) as exit_:   # before any data is read or built
     quality.main(["--set=caption_default", "--data_dir=/nonexistent"])
   assert exit_.value.code == 2 and "FIELD=VALUE" in capsys.readouterr().err
+
+
+def test_quality_trainings_run_side_by_side_with_jobs_and_a_failure_names_its_output(tmp_path):
+  from bench import quality
+  # "a" finishes only once "b" has started: it passes only if both run at once.
+  wait = (f"import pathlib, time; t = time.time()\n"
+          f"while not pathlib.Path({str(tmp_path / 'b')!r}).exists():\n"
+          f"  assert time.time() - t < 60, 'b never started'; time.sleep(0.05)\n"
+          f"pathlib.Path({str(tmp_path / 'a')!r}).touch()")
+  touch = f"import pathlib; pathlib.Path({str(tmp_path / 'b')!r}).touch()"
+  quality.train({"a": [sys.executable, "-c", wait], "b": [sys.executable, "-c", touch]}, jobs=2)
+  assert (tmp_path / "a").exists() and (tmp_path / "b").exists()
+  with pytest.raises(SystemExit, match=r"(?s)bad: training failed.*boom"):
+    quality.train({"bad": [sys.executable, "-c", "print('boom'); raise SystemExit(3)"]})
 
 
 def test_quality_rows_are_means_with_sample_spread_and_the_verdict_weighs_it():
@@ -436,3 +446,57 @@ def test_a_child_process_reports_its_row_on_one_line_and_a_failure_names_it(caps
     common.run_child([sys.executable, "-c", "print('no row'); 1 / 0"], "8 devices")
   with pytest.raises(SystemExit, match=r"^silent: failed"):
     common.run_child([sys.executable, "-c", "print('no row')"], "silent")
+
+
+@pytest.mark.parametrize("steps,warmup,log_every", [(40, 10, 10), (12, 8, 4), (10, 3, 1)])
+def test_loop_overhead_window_opens_and_closes_on_log_steps(monkeypatch, steps, warmup,
+                                                            log_every):
+  """The loop is timed between two logged uptimes, fetched as rarely as that allows
+  (a fetch every step holds the host and inflates the overhead)."""
+  from bench import loop_overhead
+  from configs import default
+  seen = {}
+
+  def fake_run(config, workdir):
+    seen.update(log_every=config.train.log_every, total=config.train.steps)
+
+  monkeypatch.setattr(loop_overhead.train, "run", fake_run)
+  # uptime 0.5 s per step, logged every log_every steps as the loop would
+  monkeypatch.setattr(loop_overhead.train, "read_metrics", lambda workdir: {
+      s: {"uptime": 0.5 * s} for s in range(seen["log_every"], seen["total"] + 1,
+                                             seen["log_every"])})
+  seconds = loop_overhead.loop_step_seconds(default.get_config(), "w", steps, warmup)
+  assert seen == {"log_every": log_every, "total": warmup + steps}
+  assert seconds == pytest.approx(0.5)
+
+
+def test_inference_cache_check_reuses_the_tiled_row_as_its_first_process(monkeypatch, tmp_path):
+  """The tiled --cache_size row fills the fresh cache folder (a full compile all
+  the same); only the second process runs apart, on a new photo, same folder."""
+  from bench import inference
+  calls = []
+
+  def fake_child(args, size, tile, *, repeats, seed=0, cache=""):
+    calls.append((size, tile, repeats, seed, cache))
+    h, w = (int(v) for v in size.split("x"))
+    return {"height": h, "width": w, "megapixels": h * w / 1e6, "tiled": tile < max(h, w),
+            "tile_shape": [8, 8] if tile < max(h, w) else None, "first_call_s": 1.0,
+            "compile_s": 9.0 if cache and seed == 0 else 0.5, "median_s": 1.0,
+            "ms_per_megapixel": 1.0, "peak_rss_mib": 1.0}
+
+  monkeypatch.setattr(inference, "_child", fake_child)
+  inference.main(["--sizes=400x600,1080x1920", "--untiled=1080x1920", "--tile=1024",
+                  "--repeats=1", f"--out={tmp_path}"])
+  folders = {c[4] for c in calls if c[4]}
+  assert len(folders) == 1 and not pathlib.Path(folders.pop()).exists()  # cleaned up
+  assert [(c[0], c[1], c[3], bool(c[4])) for c in calls] == [
+      ("400x600", 1024, 0, False), ("1080x1920", 1024, 0, True),
+      ("1080x1920", 1920, 0, False), ("1080x1920", 1024, 2, True)]
+  result = json.loads(next(tmp_path.glob("inference-*.json")).read_text())
+  assert result["compile_cache"]["first_process_compile_s"] == 9.0
+  assert result["compile_cache"]["second_process_compile_s"] == 0.5
+  calls.clear()  # without a tiled row of that size, the first process runs apart
+  inference.main(["--sizes=400x600", "--untiled=", "--tile=1024", "--repeats=1",
+                  f"--out={tmp_path}"])
+  assert [(c[0], c[3], bool(c[4])) for c in calls] == [
+      ("400x600", 0, False), ("1080x1920", 1, True), ("1080x1920", 2, True)]
