@@ -50,9 +50,11 @@ def plan(quick: bool, gpu: bool) -> dict[str, list[str]]:
              f"--conv_kernel_grads={'auto' if q else 'batched,auto'}"] + (
                  ["--crops=128"] if q else [])
   # --quick: one crop and kernel-gradient form, no 4K photo, fewer loop steps and
-  # device counts, 40 quality steps (the warm-up is 30) trained two at a time
-  # (mostly imports and compiles, on one core each): the 2026-11-24 budgets
-  # had grown to 22.6 min by 2026-11-27, and to 20.3 min under jax 0.11.2.
+  # device counts, two of the four quality networks (the full one and text-free)
+  # for 40 steps (the warm-up is 30), trained side by side (mostly imports and
+  # compiles, one core each): the 2026-11-24 budgets had grown to 22.6 min by
+  # 2026-11-27, and to 20.3 min under jax 0.11.2 (18.8 min with the trainings
+  # side by side, 2026-11-28, AMD EPYC).
   return {
       "model_cost": ["bench.model_cost"],
       "train_step": train,
@@ -67,7 +69,8 @@ def plan(quick: bool, gpu: bool) -> dict[str, list[str]]:
       # (bench.quality's default budget), so its NaLSuper row is `make demo`'s and a
       # finished `--variants=nalsuper` run's trainings are reused; --quick trains
       # one seed (no spread), a check that the table builds.
-      "quality": ["bench.quality"] + (["--steps=40", "--crop=64", "--seeds=0", "--jobs=2"]
+      "quality": ["bench.quality"] + (["--steps=40", "--crop=64", "--seeds=0", "--jobs=2",
+                                       "--variants=nalsuper,text_free"]
                                       if q else ["--seeds=0,1,2"]),
   }
 
@@ -77,7 +80,10 @@ def _run(name: str, args: list[str], out: str) -> dict:
   shows progress), and reads back the JSON it wrote into `out`."""
   start = time.perf_counter()
   print(f"== {name}: python -m {' '.join(args)}", flush=True)
-  before = {f: f.stat().st_mtime for f in pathlib.Path(out).glob(f"{name}-*.json")}
+  # `name`-<date>.json, or `name`_<subset>-<date>.json (bench.quality --variants)
+  patterns = (f"{name}-*.json", f"{name}_*-*.json")
+  found = lambda: [f for p in patterns for f in pathlib.Path(out).glob(p)]
+  before = {f: f.stat().st_mtime for f in found()}
   # stderr goes to a file: a pipe read only at the end would fill (progress bars,
   # XLA logs) and stall the child.
   with tempfile.TemporaryFile("w+") as log, subprocess.Popen(
@@ -91,8 +97,7 @@ def _run(name: str, args: list[str], out: str) -> dict:
     stderr = log.read()
   if run.returncode:
     raise SystemExit(f"{name} failed:\n{stderr[-4000:]}")
-  written = [f for f in pathlib.Path(out).glob(f"{name}-*.json")
-             if before.get(f) != f.stat().st_mtime]
+  written = [f for f in found() if before.get(f) != f.stat().st_mtime]
   if not written:
     raise SystemExit(f"{name} wrote no {name}-*.json into {out}")
   result = json.loads(max(written, key=lambda f: f.stat().st_mtime).read_text())

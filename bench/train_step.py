@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import itertools
 import json
 import pathlib
@@ -48,6 +49,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 
 from bench import common
@@ -95,15 +97,18 @@ def _timed(fn) -> float:
 
 def build_step(model_size: str, crop: int, batch: int, dtype: str = "float32",
                conv_kernel_grad: str = "auto", text_in_step: bool = False,
-               devices: list[jax.Device] | None = None) -> tuple[Any, tuple]:
+               devices: list[jax.Device] | None = None,
+               base: ml_collections.ConfigDict | None = None) -> tuple[Any, tuple]:
   """The jitted train step of one configuration and its arguments (state,
   one random batch, text-tower params), ready to lower. `text_in_step`: the
   frozen tower runs inside the step on token ids (`config.text.cache_captions=0`,
   and every step before the cache existed). `devices`: the mesh's (default:
-  all); the host CPU's to count an accelerator step's FLOPs (`host_flops`)."""
+  all); the host CPU's to count an accelerator step's FLOPs (`host_flops`).
+  `base`: the config the arguments amend (default `configs/default.py`); the
+  step of a given config is the very program `train.run` compiles for it."""
   on_host = devices is not None and devices[0].platform == "cpu"
   with jax.default_device(devices[0]) if on_host else contextlib.nullcontext():
-    config = default.get_config()
+    config = default.get_config() if base is None else copy.deepcopy(base)
     with config.unlocked():
       config.model.update(models.model_config(model_size).to_dict())
       config.model.dtype = dtype
@@ -132,12 +137,14 @@ def build_step(model_size: str, crop: int, batch: int, dtype: str = "float32",
 
 
 def compile_step(model_size: str, crop: int, batch: int, dtype: str = "float32",
-                 conv_kernel_grad: str = "auto", text_in_step: bool = False
+                 conv_kernel_grad: str = "auto", text_in_step: bool = False,
+                 base: ml_collections.ConfigDict | None = None
                  ) -> tuple[Any, tuple, float, float]:
   """One configuration's compiled train step, its arguments, compile seconds and
   FLOPs per step (timed apart from `time_steps`, so a caller can time the same
-  program more than once without compiling it again)."""
-  step, args = build_step(model_size, crop, batch, dtype, conv_kernel_grad, text_in_step)
+  program more than once without compiling it again); `base` as in `build_step`."""
+  step, args = build_step(model_size, crop, batch, dtype, conv_kernel_grad, text_in_step,
+                          base=base)
   start = time.perf_counter()
   lowered = step.lower(*args)
   compiled = lowered.compile()

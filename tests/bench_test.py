@@ -385,6 +385,21 @@ def test_run_streams_a_benchmark_that_floods_stderr(tmp_path, monkeypatch, capsy
   assert json.loads((out / "flood-cpu-today.json").read_text()) == {"rows": [1, 2]}
 
 
+def test_run_reads_back_a_subset_result_written_under_its_own_name(tmp_path, monkeypatch):
+  """bench.quality --variants=a,b writes quality_a+b-<date>.json; bench.run reads that
+  back, and not an older result of the same benchmark."""
+  (tmp_path / "sub.py").write_text(
+      "import json, pathlib, sys\n"
+      "out = pathlib.Path(sys.argv[-1].split('=', 1)[1])\n"
+      "(out / 'sub_a+b-cpu-today.json').write_text(json.dumps({'rows': ['new']}))\n")
+  monkeypatch.setattr(run, "ROOT", tmp_path)
+  out = tmp_path / "out"
+  out.mkdir()
+  (out / "sub-cpu-yesterday.json").write_text(json.dumps({"rows": ["old"]}))
+  (out / "subway-cpu-today.json").write_text(json.dumps({"rows": ["another"]}))
+  assert run._run("sub", ["sub"], str(out))["rows"] == ["new"]
+
+
 @pytest.mark.slow  # needs the built dataset (~20 s), which no other fast test does
 def test_caption_reuse_counts_the_demo_pipelines_captions(data_dir, tmp_path):
   rows = caption_reuse.main([f"--data_dir={data_dir}", "--steps=3",
