@@ -361,20 +361,26 @@ def test_input_table_compares_with_the_largest_crop_timed():
   assert "(128x128, batch 8)" in quick and "| 4.00 examples/s | 25.0x |" in quick
 
 
-def test_run_streams_a_benchmark_that_floods_stderr(tmp_path, monkeypatch, capsys):
-  """A benchmark child that writes far more than a pipe holds to stderr (progress
-  bars, XLA logs) must not stall; its stdout is echoed and its JSON read back."""
-  import json
-  import threading
-  (tmp_path / "flood.py").write_text(
+def _benchmark_child(tmp_path, monkeypatch, name: str, body: str) -> pathlib.Path:
+  """A benchmark module `name`.py under a stand-in repository root whose `body`
+  gets `out` (its --out folder); returns that folder."""
+  (tmp_path / f"{name}.py").write_text(
       "import json, pathlib, sys\n"
-      "sys.stderr.write('x' * 400_000)\n"
-      "print('progress line', flush=True)\n"
-      "out = pathlib.Path(sys.argv[-1].split('=', 1)[1])\n"
-      "(out / 'flood-cpu-today.json').write_text(json.dumps({'rows': [1, 2]}))\n")
+      "out = pathlib.Path(sys.argv[-1].split('=', 1)[1])\n" + body)
   monkeypatch.setattr(run, "ROOT", tmp_path)
   out = tmp_path / "out"
   out.mkdir()
+  return out
+
+
+def test_run_streams_a_benchmark_that_floods_stderr(tmp_path, monkeypatch, capsys):
+  """A benchmark child that writes far more than a pipe holds to stderr (progress
+  bars, XLA logs) must not stall; its stdout is echoed and its JSON read back."""
+  import threading
+  out = _benchmark_child(tmp_path, monkeypatch, "flood", (
+      "sys.stderr.write('x' * 400_000)\n"
+      "print('progress line', flush=True)\n"
+      "(out / 'flood-cpu-today.json').write_text(json.dumps({'rows': [1, 2]}))\n"))
   result = {}
   worker = threading.Thread(target=lambda: result.update(run._run("flood", ["flood"], str(out))))
   worker.start()
@@ -388,15 +394,9 @@ def test_run_streams_a_benchmark_that_floods_stderr(tmp_path, monkeypatch, capsy
 def test_run_reads_back_a_subset_result_written_under_its_own_name(tmp_path, monkeypatch):
   """bench.quality --variants=a,b writes quality_a+b-<date>.json; bench.run reads that
   back, and not an older result of the same benchmark."""
-  (tmp_path / "sub.py").write_text(
-      "import json, pathlib, sys\n"
-      "out = pathlib.Path(sys.argv[-1].split('=', 1)[1])\n"
-      "(out / 'sub_a+b-cpu-today.json').write_text(json.dumps({'rows': ['new']}))\n")
-  monkeypatch.setattr(run, "ROOT", tmp_path)
-  out = tmp_path / "out"
-  out.mkdir()
+  out = _benchmark_child(tmp_path, monkeypatch, "sub",
+                         "(out / 'sub_a+b-cpu-today.json').write_text(json.dumps({'rows': ['new']}))\n")
   (out / "sub-cpu-yesterday.json").write_text(json.dumps({"rows": ["old"]}))
-  (out / "subway-cpu-today.json").write_text(json.dumps({"rows": ["another"]}))
   assert run._run("sub", ["sub"], str(out))["rows"] == ["new"]
 
 
