@@ -53,8 +53,7 @@ def plan(quick: bool, gpu: bool) -> dict[str, list[str]]:
   # device counts, two of the four quality networks (the full one and text-free)
   # for 40 steps (the warm-up is 30), trained side by side (mostly imports and
   # compiles, one core each): the 2026-11-24 budgets had grown to 22.6 min by
-  # 2026-11-27, and to 20.3 min under jax 0.11.2 (18.8 min with the trainings
-  # side by side, 2026-11-28, AMD EPYC).
+  # 2026-11-27, and to 20.3 min under jax 0.11.2 (BENCHMARKS.md).
   return {
       "model_cost": ["bench.model_cost"],
       "train_step": train,
