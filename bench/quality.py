@@ -34,7 +34,7 @@ import re
 import subprocess
 import sys
 import tempfile
-from typing import Sequence
+from typing import IO, Sequence
 
 import numpy as np
 
@@ -77,7 +77,7 @@ def train(commands: dict[str, list[str]], jobs: int = 1) -> None:
   its steps use every core.
   """
   pending = list(commands.items())
-  running: list[tuple[str, subprocess.Popen, tempfile.TemporaryFile]] = []
+  running: list[tuple[str, subprocess.Popen, IO[str]]] = []
   try:
     while pending or running:
       while pending and len(running) < max(1, jobs):
