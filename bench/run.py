@@ -1,7 +1,7 @@
 """Every benchmark, one table, one results file, BENCHMARKS.md regenerated.
 
-  python -m bench.run            # the full budget (quality: 4 networks x 3 seeds, 500 steps)
-  python -m bench.run --quick    # under 15 minutes on a 2-core CPU
+  python -m bench.run            # the full budget (quality: 4 networks x 3 seeds, the demo's recipe)
+  python -m bench.run --quick    # under 15 minutes on a 2-core CPU (see `plan`)
   python -m bench.run --from_results bench/results/<file>.json   # only rewrite the page
 
 Each benchmark runs as its own process (peak memory and forced device counts
