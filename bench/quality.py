@@ -34,6 +34,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from typing import IO, Sequence
 
 import numpy as np
@@ -86,9 +87,14 @@ def train(commands: dict[str, list[str]], jobs: int = 1) -> None:
         log = tempfile.TemporaryFile("w+")  # a pipe read only at the end could fill and stall
         running.append((name, subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=log,
                                                text=True), log))
-      name, run, log = running.pop(0)
+      done = next((r for r in running if r[1].poll() is not None), None)
+      if done is None:  # the first to end, whichever it is (a failure stops the rest at once)
+        time.sleep(0.2)
+        continue
+      running.remove(done)
+      name, run, log = done
       with log:
-        if run.wait():
+        if run.returncode:
           log.seek(0)
           raise SystemExit(f"{name}: training failed\n{log.read()[-5000:]}")
   finally:

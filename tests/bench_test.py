@@ -4,6 +4,7 @@ import gzip
 import json
 import pathlib
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -270,8 +271,14 @@ def test_quality_trainings_run_side_by_side_with_jobs_and_a_failure_names_its_ou
   touch = f"import pathlib; pathlib.Path({str(tmp_path / 'b')!r}).touch()"
   quality.train({"a": [sys.executable, "-c", wait], "b": [sys.executable, "-c", touch]}, jobs=2)
   assert (tmp_path / "a").exists() and (tmp_path / "b").exists()
+  # A failure is reported as soon as it happens, and the trainings still running stop.
+  slow = tmp_path / "slow_finished"
+  start = time.perf_counter()
   with pytest.raises(SystemExit, match=r"(?s)bad: training failed.*boom"):
-    quality.train({"bad": [sys.executable, "-c", "print('boom'); raise SystemExit(3)"]})
+    quality.train({"slow": [sys.executable, "-c", f"import pathlib, time; time.sleep(60); "
+                                                   f"pathlib.Path({str(slow)!r}).touch()"],
+                   "bad": [sys.executable, "-c", "print('boom'); raise SystemExit(3)"]}, jobs=2)
+  assert time.perf_counter() - start < 50 and not slow.exists()
 
 
 def test_quality_rows_are_means_with_sample_spread_and_the_verdict_weighs_it():
