@@ -124,7 +124,8 @@ def main(argv=None):
         "compile_cache": cache}, args.out)
 
   whole = set(filter(None, args.untiled.split(",")))
-  cache_folder = tempfile.TemporaryDirectory()  # the cache check's, fresh
+  # The cache check's folder, fresh (made only if there is a check).
+  cache_folder = tempfile.TemporaryDirectory() if args.cache_size else None
   first = None  # the cache check's first process: a tiled row of --cache_size if there is one
   for size in args.sizes.split(","):
     for tile in [args.tile] + ([max(int(v) for v in size.split("x"))] if size in whole else []):
@@ -163,8 +164,6 @@ def main(argv=None):
              "second_process_first_call_s": second["first_call_s"]}
     print(f"compilation cache, {args.cache_size}: first process compiles {first['compile_s']:.1f}"
           f" s; a second process on a new photo {second['compile_s']:.2f} s")
-  else:
-    cache_folder.cleanup()
   print(f"wrote {record(ratios, cache)}")
 
 

@@ -98,7 +98,7 @@ def _run(name: str, args: list[str], out: str) -> dict:
     raise SystemExit(f"{name} failed:\n{stderr[-4000:]}")
   written = [f for f in found() if before.get(f) != f.stat().st_mtime]
   if not written:
-    raise SystemExit(f"{name} wrote no {name}-*.json into {out}")
+    raise SystemExit(f"{name} wrote no {' or '.join(patterns)} into {out}")
   result = json.loads(max(written, key=lambda f: f.stat().st_mtime).read_text())
   result["wall_s"] = time.perf_counter() - start
   return result
