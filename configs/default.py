@@ -30,12 +30,15 @@ def get_config() -> ml_collections.ConfigDict:
       # On-the-fly degradation settings: the fields and defaults of
       # data/degrade.py DegradeConfig (written there once).
       degrade=dataclasses.asdict(degrade.DegradeConfig()),
-      caption_appearance=0.15,       # P(caption -> the crop's appearance words only)
-      caption_exposure=0.15,         # P(caption -> "a <exposure> photo")
+      caption_appearance=0.1,        # P(caption -> the crop's appearance words only)
+      caption_exposure=0.1,          # P(caption -> "a <exposure> photo")
       caption_swap=0.35,             # P(caption -> another example's content + crop's appearance)
       caption_relight=0.15,          # P(target re-exposed to a random exposure word, caption
                                      #   "a <word> photo", same input)
-      caption_default=0.0,           # P(caption -> config.eval.default_prompt, target kept)
+      caption_default=0.1,           # P(caption -> config.eval.default_prompt, target kept):
+                                     #   the prompt a user gets means the scene's usual look
+      caption_whole_image=False,     # re-described captions describe the whole (re-exposed)
+                                     #   target image, as test captions do; False: the crop
       num_threads=2,                 # grain in-process reader threads
       prefetch=32,                   # grain prefetch buffer (elements)
       worker_count=0,                # >0: grain worker processes (mp_prefetch)

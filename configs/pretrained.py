@@ -2,7 +2,7 @@
 MiniLM text tower, real photos from Debian packages and wheels
 (`real_photos`) darkened on the fly like a phone camera (`degrade.CAMERA`:
 shot + read noise in linear light, per-channel gains, white-balance casts,
-JPEG); the default prompt trained (`caption_default`) and a local
+JPEG); the default prompt trained as in the demo (`caption_default`) and a local
 detail-energy term in the loss (`w_detail`). About two hours of training on
 2 CPU cores (2400 steps at about 2.7 s a step); rerunning resumes.
 
@@ -21,10 +21,7 @@ from nalsuper_jax.data import degrade
 def get_config() -> ml_collections.ConfigDict:
   config = default.get_config()
   config.data.update(dict(name="real_photos", crop=128, batch_size=8, prefetch=32,
-                          degrade=dataclasses.asdict(degrade.CAMERA),
-                          # a photo user's usual prompt is the default one: train it
-                          # to mean the scene's usual look (CaptionAugment.default)
-                          caption_default=0.1))
+                          degrade=dataclasses.asdict(degrade.CAMERA)))
   # Denoising with pixel losses alone smoothed detail away (high-frequency
   # energy 44% of the references' in the first shipped weights; model card).
   # 2.0 chosen among 0.5 / 1.0 / 2.0 on `bench.real_photos --split=validation`.

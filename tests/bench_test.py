@@ -305,6 +305,22 @@ def test_quality_rows_are_means_with_sample_spread_and_the_verdict_weighs_it():
   assert "text-conditioned IFA vs without +0.30 dB (spread 1.50)" in verdict
 
 
+def test_quality_verdict_with_only_the_shuffled_comparison():
+  """`--variants=nalsuper` trains no text-free network: the verdict weighs the
+  one text comparison there is (it once indexed a second that was not there)."""
+  from bench import quality
+  seeds = []
+  for shift in (-0.1, 0.0, 0.1):
+    t = _seed_table(shift, {"nalsuper_caption": 1.0, "nalsuper_shuffled_captions": 1.0})
+    t["nalsuper_caption"]["psnr"] += 1.0
+    seeds.append({k: v for k, v in t.items() if k not in ("text_free", "film_only_caption",
+                                                           "ifa_text_caption")})
+  verdict = quality.verdict(quality.summarise(seeds, [0, 1, 2]))
+  assert verdict.startswith("Over 3 seeds, text helps beyond the spread")
+  assert "vs shuffled captions +1.00 dB (spread 0.20, exceeds it)" in verdict
+  assert "text-free" not in verdict
+
+
 def test_quality_verdict_with_one_seed_and_no_gain():
   from bench import quality
   summary = quality.summarise([_seed_table(0.0)], [0])

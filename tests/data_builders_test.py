@@ -83,7 +83,8 @@ def test_lol_v1_counts_pairing_and_captions(lol_v1_dir, tmp_path, caplog):
   assert "caption(s) without an image: 999" in log
   # the builder writes array_record, readable by tfds.data_source
   assert len(tfds.data_source("lol_v1", data_dir=str(tmp_path / "data"), split="test")) == 2
-  assert list((tmp_path / "data/lol_v1/default/1.0.0").glob("*.array_record*"))
+  assert list((tmp_path / f"data/lol_v1/default/{paired.PairedImageBuilder.VERSION}"
+               ).glob("*.array_record*"))
 
 
 def test_missing_manual_dir_says_what_to_download(tmp_path):
@@ -194,8 +195,9 @@ def test_synthetic_lowlight_builds_offline_byte_identically_with_tfds_cli(data_d
       capture_output=True, text=True, timeout=600,
       env={**os.environ, "PYTHONHASHSEED": str(os.getpid() % 1000 + 1)})
   assert cli.returncode == 0, cli.stderr[-3000:]
-  a_dir = pathlib.Path(data_dir) / "synthetic_lowlight/default/1.0.0"
-  b_dir = tmp_path / "cli/synthetic_lowlight/default/1.0.0"
+  version = paired.PairedImageBuilder.VERSION
+  a_dir = pathlib.Path(data_dir) / f"synthetic_lowlight/default/{version}"
+  b_dir = tmp_path / f"cli/synthetic_lowlight/default/{version}"
   files = sorted(p.name for p in a_dir.glob("*.array_record-*"))
   assert files and files == sorted(p.name for p in b_dir.glob("*.array_record-*"))
   for name in files:

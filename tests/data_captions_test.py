@@ -28,6 +28,33 @@ def test_exposure_follows_the_threshold_table(word):
   assert captions.describe(_flat([level] * 3)).exposure == word
 
 
+@pytest.mark.parametrize("word", ["dark", "dim", "well-exposed", "bright"])
+def test_exposure_shade_names_the_outer_thirds_of_the_words_range(word):
+  lo, hi = _bound("exposure", word)
+  lo, hi = max(lo, 0.0), min(hi, captions.RELIGHT_MAX_LUMA)
+  darker, brighter = captions.EXPOSURE_SHADES
+  for fraction, shade in [(0.1, darker), (0.3, darker), (0.4, ""), (0.6, ""), (0.7, brighter),
+                          (0.95, brighter)]:
+    looks = captions.describe(_flat([lo + fraction * (hi - lo)] * 3))
+    assert (looks.exposure, looks.shade) == (word, shade), fraction
+    phrase = f"{shade} {word}" if shade else word
+    assert looks.text().startswith(phrase + ", ")
+
+
+def test_shaded_exposure_orders_the_luma_scale():
+  """Bucket by bucket up a luma ramp, (word, shade) never goes back down."""
+  rank = {w: i for i, (_, w) in enumerate(captions.THRESHOLDS["exposure"])}
+  darker, brighter = captions.EXPOSURE_SHADES
+  shade_rank = {darker: 0, "": 1, brighter: 2}
+  seen = []
+  for level in np.linspace(0.0, 1.0, 201):
+    looks = captions.describe(_flat([level] * 3))
+    key = (rank[looks.exposure], shade_rank[looks.shade])
+    assert not seen or key >= seen[-1], (level, looks)
+    seen.append(key)
+  assert len(set(seen)) == 3 * len(rank)
+
+
 def test_contrast_white_balance_saturation_and_colours():
   gray = _flat([0.5] * 3)
   a = captions.describe(gray)
@@ -72,16 +99,39 @@ def test_captions_jsonl_errors_name_the_line(tmp_path):
 def test_relight_lands_in_each_exposure_words_range():
   from skimage import data as skdata  # pylint: disable=import-outside-toplevel
   photo = skdata.coffee()[::4, ::4]
-  words = [captions.describe(captions.relight(photo, np.random.default_rng(i))).exposure
+  words = [captions.describe(captions.relight(photo, np.random.default_rng(i))[0]).exposure
            for i in range(40)]
   assert set(words) == {w for _, w in captions.THRESHOLDS["exposure"]}
-  a = captions.relight(photo, np.random.default_rng(7))
-  np.testing.assert_array_equal(a, captions.relight(photo, np.random.default_rng(7)))
+  a, none = captions.relight(photo, np.random.default_rng(7))
+  assert none is None
+  np.testing.assert_array_equal(a, captions.relight(photo, np.random.default_rng(7))[0])
   # Re-exposure is one monotone curve per channel: each channel's order is kept.
   for c in range(3):
     src, out = photo[..., c].ravel(), a[..., c].ravel().astype(int)
     order = np.argsort(src, kind="stable")
     assert np.all(np.diff(out[order]) >= 0)
+
+
+def test_relight_measures_the_reference_and_gives_the_crop_the_same_gain():
+  """A dark corner of a bright photo, relit for the photo's exposure word: the
+  word is the whole photo's (the reference), and the corner is scaled alike."""
+  from skimage import data as skdata  # pylint: disable=import-outside-toplevel
+  photo = skdata.coffee()[::4, ::4]
+  luma = photo.astype(np.float32) @ captions.LUMA
+  top, left = np.unravel_index(np.argmin(luma[:-32, :-32]), (luma.shape[0] - 32, luma.shape[1] - 32))
+  corner = photo[top:top + 32, left:left + 32]
+  ranges = {}
+  for i in range(30):
+    crop, whole = captions.relight(corner, np.random.default_rng(i), reference=photo)
+    word = captions.describe(whole).exposure
+    lo, hi = captions._exposure_range(word)
+    assert lo <= captions._mean_luma(whole.astype(np.float32) / 255) < hi
+    # the same gain on both: the corner of the relit photo is the relit corner
+    np.testing.assert_array_equal(whole[top:top + 32, left:left + 32], crop)
+    ranges.setdefault(word, []).append(captions._mean_luma(crop.astype(np.float32) / 255))
+  assert len(ranges) == 4
+  # the dark corner stays darker than the word the whole photo was given
+  assert all(max(v) < captions._exposure_range(w)[1] for w, v in ranges.items())
 
 
 def test_hue_and_saturation_match_the_standard_library():
@@ -105,9 +155,12 @@ def test_content_of_undoes_caption_for_every_appearance():
   for exposure, contrast, balance, saturation in itertools.product(
       words("exposure"), words("contrast"), words("white_balance"), words("saturation")):
     for colours in colour_sets[::7]:
-      appearance = captions.Appearance(exposure, contrast, balance, saturation, colours).text()
-      assert captions.content_of(f"{content}, {appearance}") == content
-      assert captions.content_of(appearance) == ""
-  for hand in ["a dim room", "dark, low contrast", "bright, normal contrast, warm white balance",
+      for shade in ("",) + captions.EXPOSURE_SHADES:
+        appearance = captions.Appearance(exposure, contrast, balance, saturation, colours,
+                                         shade).text()
+        assert captions.content_of(f"{content}, {appearance}") == content
+        assert captions.content_of(appearance) == ""
+  for hand in ["a dim room", "dark, low contrast", "x, darkest dim, low contrast, neutral white "
+               "balance, muted colours", "brighter, normal contrast, warm white balance, vivid colours", "bright, normal contrast, warm white balance",
                "x, dark, low contrast, neutral white balance, muted colours, grey tones"]:
     assert captions.content_of(hand) == hand

@@ -189,7 +189,7 @@ def test_caption_augmentation_replaces_captions_by_the_crops_appearance():
   full = pipeline.AugmentCaption(pipeline.CaptionAugment(appearance=1.0))
   assert full.random_map(bright, rng)["caption"] == captions.describe(bright["high"]).text()
   short = pipeline.AugmentCaption(pipeline.CaptionAugment(exposure=1.0))
-  assert short.random_map(bright, rng)["caption"] == "a bright photo"
+  assert short.random_map(bright, rng)["caption"] == "a bright photo"  # no shade: the range
   assert short.random_map(dark, rng)["caption"] == "a dark photo"
   mixed = pipeline.AugmentCaption(pipeline.CaptionAugment(appearance=0.3, exposure=0.2))
   seen = [mixed.random_map(bright, np.random.default_rng(i))["caption"] for i in range(2000)]
@@ -286,3 +286,50 @@ def test_on_the_fly_degradation_re_describes_kept_captions():
       darker, np.random.default_rng(0))
   assert kept["caption"] == "a red boat, " + captions.describe(darker["high"]).text()
   assert "dark" in kept["caption"] and "well-exposed" in element["caption"]
+
+
+class _WordTokenizer:
+  """Stands in for a tokenizer: id = the caption's index in a growing list."""
+
+  def __init__(self):
+    self.seen = []
+
+  def __call__(self, texts):
+    text, = texts
+    if text not in self.seen:
+      self.seen.append(text)
+    return np.array([[self.seen.index(text)]]), np.ones((1, 1), np.int32)
+
+
+def test_whole_image_captions_describe_the_image_not_the_crop():
+  """Half-dark, half-bright photos cropped small: crop captions name the
+  half they fell in, whole-image captions the photo's one exposure."""
+  from nalsuper_jax.data import captions  # pylint: disable=import-outside-toplevel
+  photo = np.full((64, 64, 3), 12, np.uint8)
+  photo[:, 32:] = 250
+  source = [{"low": photo // 8, "high": photo, "caption": f"photo {i}".encode(),
+             "name": f"img{i}".encode()} for i in range(4)]
+  whole_word = f"a {captions.describe(photo).exposure} photo"
+  words = {}
+  for whole in (False, True):
+    tokenizer = _WordTokenizer()
+    ds = pipeline.train_dataset(source, crop=16, global_batch=4, seed=0, tokenizer=tokenizer,
+                                caption_augment=pipeline.CaptionAugment(exposure=1.0),
+                                caption_whole_image=whole)
+    ids = {int(i) for b in range(8) for i in ds[b]["ids"][:, 0]}
+    words[whole] = {tokenizer.seen[i] for i in ids}
+    assert "context" not in ds[0]
+  assert words[True] == {whole_word}
+  assert {"a dark photo", "a bright photo"} <= words[False]  # and straddling crops
+
+
+def test_on_the_fly_degradation_re_exposes_the_context_as_the_crop():
+  rng = np.random.default_rng(3)
+  photo = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
+  element = {"high": photo[8:24, 16:32], "context": photo}
+  for i in range(5):
+    out = degrade.SyntheticLowLight(degrade.DegradeConfig(target_exposure=(0.5, 2.0))
+                                    ).random_map(element, np.random.default_rng(i))
+    np.testing.assert_array_equal(out["context"][8:24, 16:32], out["high"])
+    assert not np.array_equal(out["context"], photo)
+  assert pipeline.context_view(np.zeros((1000, 300, 3))).shape == (125, 38, 3)

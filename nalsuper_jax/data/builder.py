@@ -125,8 +125,9 @@ def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 class PairedImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   """Base class: subclasses set the class attributes and `find_pairs`."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "Initial release."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.0.0": "Initial release.",
+                   "1.1.0": "Captions shade the exposure word (captions.EXPOSURE_SHADES)."}
   BUILDER_CONFIGS = [PairedConfig(name="default")]
   DESCRIPTION = ""
   HOMEPAGE = ""

@@ -4,7 +4,14 @@ The paper's captions are not public. Content comes from an optional
 `captions.jsonl`; appearance is computed from the normal-light image by a
 deterministic describer, so the words the network learns to obey (exposure,
 contrast, white balance, saturation, colours) are true of its targets. All
-thresholds live in `THRESHOLDS` and `COLOURS`.
+thresholds live in `THRESHOLDS`, `EXPOSURE_SHADES` and `COLOURS`.
+
+A caption's exposure is a word and, in its outer thirds, a shade ("darker
+dim", "dim", "brighter dim"): the four words alone span up to a quarter of
+the luma range, and with only the word a network can aim no closer than its
+range's middle (on the demo the exposure it guessed, not the restoration, set
+the captioned PSNR: BENCHMARKS.md). The bare word still names the whole range
+in "a <word> photo" and means its middle in a caption, so both agree.
 """
 
 from __future__ import annotations
@@ -40,6 +47,10 @@ COLOURS: tuple[tuple[float, float, str], ...] = (
     (160, 200, "cyan"), (200, 260, "blue"), (260, 300, "purple"), (300, 340, "pink"),
     (340, 360, "red"),
 )
+# Exposure shades: the word's luma range cut in thirds, the outer thirds
+# named by these (the middle third by the bare word). "bright" has no upper
+# bound; its range is cut as if it ended at RELIGHT_MAX_LUMA.
+EXPOSURE_SHADES = ("darker", "brighter")
 LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)  # Rec.709 weights
 # relight(): the brightest mean luma a re-exposed target is given (the top of
 # "bright"; above it clipping flattens the image), the fraction of each word's
@@ -62,9 +73,15 @@ class Appearance:
   white_balance: str
   saturation: str
   colours: tuple[str, ...]
+  shade: str = ""          # "", or one of EXPOSURE_SHADES: where in the word's range
+
+  @property
+  def exposure_phrase(self) -> str:
+    """The exposure word with its shade, e.g. "darker dim"."""
+    return f"{self.shade} {self.exposure}" if self.shade else self.exposure
 
   def text(self) -> str:
-    parts = [self.exposure, self.contrast, f"{self.white_balance} white balance",
+    parts = [self.exposure_phrase, self.contrast, f"{self.white_balance} white balance",
              f"{self.saturation} colours"]
     if self.colours:
       parts.append(" and ".join(self.colours) + " tones")
@@ -76,6 +93,24 @@ def _bucket(value: float, table: tuple[tuple[float, str], ...]) -> str:
     if value < bound:
       return word
   return table[-1][1]
+
+
+def _exposure_range(word: str) -> tuple[float, float]:
+  """[low, high) of mean luma an exposure word names (the top one capped at
+  RELIGHT_MAX_LUMA: above it clipping flattens the image)."""
+  table = THRESHOLDS["exposure"]
+  bounds = [0.0] + [b for b, _ in table[:-1]] + [RELIGHT_MAX_LUMA]
+  k = [w for _, w in table].index(word)
+  return bounds[k], bounds[k + 1]
+
+
+def _shade(luma: float, word: str) -> str:
+  """The shade of mean luma `luma` within `word`'s range (see EXPOSURE_SHADES)."""
+  lo, hi = _exposure_range(word)
+  third = (hi - lo) / 3
+  if luma < lo + third:
+    return EXPOSURE_SHADES[0]
+  return EXPOSURE_SHADES[1] if luma >= hi - third else ""
 
 
 def _hsv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -96,13 +131,15 @@ def describe(image: np.ndarray) -> Appearance:
     share = float(np.mean(coloured & (hue >= start) & (hue < end)))
     shares[name] = shares.get(name, 0.0) + share
   ranked = sorted(((s, n) for n, s in shares.items() if s >= COLOUR_MIN_SHARE), reverse=True)
+  exposure = _bucket(float(luma.mean()), THRESHOLDS["exposure"])
   return Appearance(
-      exposure=_bucket(float(luma.mean()), THRESHOLDS["exposure"]),
+      exposure=exposure,
       contrast=_bucket(float(luma.std()), THRESHOLDS["contrast"]),
       white_balance=_bucket(float(rgb[..., 0].mean() - rgb[..., 2].mean()),
                             THRESHOLDS["white_balance"]),
       saturation=_bucket(float(sat.mean()), THRESHOLDS["saturation"]),
-      colours=tuple(n for _, n in ranked[:MAX_COLOURS]))
+      colours=tuple(n for _, n in ranked[:MAX_COLOURS]),
+      shade=_shade(float(luma.mean()), exposure))
 
 
 def caption(content: str, high: np.ndarray) -> str:
@@ -116,18 +153,22 @@ def _mean_luma(rgb: np.ndarray) -> float:
   return float((rgb @ LUMA).mean())
 
 
-def relight(high: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-  """Re-exposes a uint8 sRGB image so its mean luma falls in a random
-  exposure word's range (uniform over the words, then within the range).
+def relight(high: np.ndarray, rng: np.random.Generator,
+            reference: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+  """Re-exposes a uint8 sRGB image so that the mean luma of `reference` (a
+  view of the whole image `high` was cropped from; `high` itself when None)
+  falls in a random exposure word's range (uniform over the words, then
+  within the range). Returns (re-exposed `high`, re-exposed `reference` or
+  None).
 
   Scales linear light (as a camera exposure change does) and finds the gain
   by bisection on its logarithm, since clipping makes luma non-linear in it.
   """
-  bounds = [0.0] + [b for b, _ in THRESHOLDS["exposure"][:-1]] + [RELIGHT_MAX_LUMA]
-  k = int(rng.integers(len(THRESHOLDS["exposure"])))
-  lo, hi = bounds[k], bounds[k + 1]
+  words = [w for _, w in THRESHOLDS["exposure"]]
+  lo, hi = _exposure_range(words[int(rng.integers(len(words)))])
   target = float(rng.uniform(lo + RELIGHT_MARGIN * (hi - lo), hi - RELIGHT_MARGIN * (hi - lo)))
-  lin = degrade.srgb_to_linear(high.astype(np.float32) / 255.0)
+  measured = high if reference is None else reference
+  lin = degrade.srgb_to_linear(measured.astype(np.float32) / 255.0)
   a, b = np.log(1 / 256), np.log(256.0)
   for _ in range(RELIGHT_STEPS):
     mid = 0.5 * (a + b)
@@ -135,8 +176,9 @@ def relight(high: np.ndarray, rng: np.random.Generator) -> np.ndarray:
       a = mid
     else:
       b = mid
-  out = degrade.linear_to_srgb(lin * np.exp(0.5 * (a + b)))
-  return np.round(np.clip(out, 0.0, 1.0) * 255.0).astype(np.uint8)
+  gain = float(np.exp(0.5 * (a + b)))
+  return (degrade.reexpose(high, gain),
+          None if reference is None else degrade.reexpose(reference, gain))
 
 
 def _appearance_pattern() -> re.Pattern:
@@ -144,7 +186,9 @@ def _appearance_pattern() -> re.Pattern:
   words = lambda name: "|".join(re.escape(w) for _, w in THRESHOLDS[name])
   colour = "|".join(sorted({re.escape(n) for _, _, n in COLOURS}))
   colours = f"(?:{colour})(?: and (?:{colour})){{0,{MAX_COLOURS - 1}}}"
-  return re.compile(f"(?:^|, )(?:{words('exposure')}), (?:{words('contrast')}), "
+  shades = "|".join(re.escape(w) for w in EXPOSURE_SHADES)
+  # the shade is optional: captions written before shades existed still parse
+  return re.compile(f"(?:^|, )(?:(?:{shades}) )?(?:{words('exposure')}), (?:{words('contrast')}), "
                     f"(?:{words('white_balance')}) white balance, "
                     f"(?:{words('saturation')}) colours(?:, {colours} tones)?$")
 

@@ -104,11 +104,26 @@ def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
   return np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
 
 
+def reexpose(image: np.ndarray, gain: float) -> np.ndarray:
+  """uint8 sRGB image with its linear light scaled by `gain` (clipped), as uint8."""
+  return _quantise(linear_to_srgb(srgb_to_linear(image.astype(np.float32) / 255.0) * gain))
+
+
 def degrade(clean: np.ndarray, rng: np.random.Generator,
             config: DegradeConfig = DegradeConfig()) -> tuple[np.ndarray, np.ndarray]:
   """uint8 RGB clean image -> (low, high) uint8 pair of the same size."""
+  low, high, _ = degrade_with_exposure(clean, rng, config)
+  return low, high
+
+
+def degrade_with_exposure(clean: np.ndarray, rng: np.random.Generator,
+                          config: DegradeConfig = DegradeConfig()
+                          ) -> tuple[np.ndarray, np.ndarray, float]:
+  """`degrade`, also returning the factor the target's linear light was scaled
+  by (so a view of the whole image can be re-exposed alike: `reexpose`)."""
   lin = srgb_to_linear(clean.astype(np.float32) / 255.0)
-  high_lin = np.clip(lin * rng.uniform(*config.target_exposure), 0.0, 1.0)
+  exposure = float(rng.uniform(*config.target_exposure))
+  high_lin = np.clip(lin * exposure, 0.0, 1.0)
   gains = 1.0 + rng.uniform(-config.gain_jitter, config.gain_jitter, size=3)
   if config.cast > 0:
     gains = gains * _cast_gains(rng, config.cast)
@@ -119,14 +134,16 @@ def degrade(clean: np.ndarray, rng: np.random.Generator,
   low = _quantise(linear_to_srgb(noisy))
   if config.jpeg_probability > 0 and rng.uniform() < config.jpeg_probability:
     low = jpeg(low, round(rng.uniform(*config.jpeg_quality)))
-  return low, _quantise(linear_to_srgb(high_lin))
+  return low, _quantise(linear_to_srgb(high_lin)), exposure
 
 
 class SyntheticLowLight(grain.transforms.RandomMap):
   """grain transform: an element's clean `image_key` -> fresh `low`/`high`.
 
   For on-the-fly pairs from any clean image set; grain seeds `rng` per
-  element, so the pairs are reproducible and resume exactly.
+  element, so the pairs are reproducible and resume exactly. An element's
+  `context` (a view of the whole image a crop came from, which captions
+  describe) is re-exposed as the target is.
   """
 
   def __init__(self, config: DegradeConfig = DegradeConfig(), image_key: str = "high"):
@@ -134,5 +151,9 @@ class SyntheticLowLight(grain.transforms.RandomMap):
     self.image_key = image_key
 
   def random_map(self, element: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
-    low, high = degrade(np.asarray(element[self.image_key]), rng, self.config)
-    return {**element, "low": low, "high": high}
+    low, high, exposure = degrade_with_exposure(np.asarray(element[self.image_key]), rng,
+                                                self.config)
+    out = {**element, "low": low, "high": high}
+    if "context" in element:
+      out["context"] = reexpose(np.asarray(element["context"]), exposure)
+    return out

@@ -54,16 +54,32 @@ class DecodeText(grain.transforms.Map):
     return {**element, "caption": text(element["caption"]), "name": text(element["name"])}
 
 
+# The longest side of `context`, the whole-image view a training caption
+# describes: every k-th pixel, enough for mean, spread and colour shares
+# (describing whole photos at every step would cost the train step's cores).
+CONTEXT_SIDE = 128
+
+
+def context_view(image: np.ndarray, side: int = CONTEXT_SIDE) -> np.ndarray:
+  """`image` strided so that its longer side is at most `side` pixels."""
+  stride = max(1, math.ceil(max(image.shape[:2]) / side))
+  return np.ascontiguousarray(image[::stride, ::stride])
+
+
 class PairedCropFlipRotate(grain.transforms.RandomMap):
   """The same random crop, flips and 90-degree rotation on low and high
   (on `high` alone when `low` was dropped, to be regenerated from it).
 
-  Images smaller than the crop are reflect-padded up to it first.
+  Images smaller than the crop are reflect-padded up to it first. With
+  `context`, the element also gets `context_view(high)` of the whole image,
+  taken before cropping, for captions that describe the image (as test
+  captions do) rather than the crop.
   """
 
-  def __init__(self, crop: int, augment: bool = True):
+  def __init__(self, crop: int, augment: bool = True, context: bool = False):
     self.crop = crop
     self.augment = augment
+    self.context = context
 
   def random_map(self, element, rng: np.random.Generator):
     keys = [k for k in ("low", "high") if k in element]
@@ -71,6 +87,7 @@ class PairedCropFlipRotate(grain.transforms.RandomMap):
     if any(image.shape != images[0].shape for image in images):
       raise ValueError(f"{text(element.get('name', '?'))}: low {images[0].shape} != "
                        f"high {images[-1].shape}")
+    extra = {"context": context_view(images[-1])} if self.context else {}
     h, w = images[0].shape[:2]
     ph, pw = max(self.crop - h, 0), max(self.crop - w, 0)
     if ph or pw:
@@ -87,7 +104,7 @@ class PairedCropFlipRotate(grain.transforms.RandomMap):
       images = [np.rot90(image, k) for image in images]
       if flip:
         images = [image[:, ::-1] for image in images]
-    return {**element, **{k: np.ascontiguousarray(v) for k, v in zip(keys, images)}}
+    return {**element, **extra, **{k: np.ascontiguousarray(v) for k, v in zip(keys, images)}}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,8 +199,9 @@ def caption_contents(source: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
 class AugmentCaption(grain.transforms.RandomMap):
   """Applies `CaptionAugment` to a cropped element (seeded per element).
 
-  A kept caption is re-described from the element's (cropped, possibly
-  re-exposed) `high` when the element has a `content` (`WithContent`).
+  A kept caption is re-described from the element's (possibly re-exposed)
+  target when the element has a `content` (`WithContent`). The words describe
+  its `context` (the whole image) when it has one, else the crop `high`.
   """
 
   def __init__(self, augment: CaptionAugment, contents: Sequence[str] = ()):
@@ -200,10 +218,13 @@ class AugmentCaption(grain.transforms.RandomMap):
     if kind is None and "content" not in element:
       return element
     if kind == "relight":
-      high = captions_lib.relight(np.asarray(element["high"]), rng)
-      word = captions_lib.describe(high).exposure
-      return {**element, "high": high, "caption": f"a {word} photo"}
-    looks = captions_lib.describe(np.asarray(element["high"]))
+      context = element.get("context")
+      high, context = captions_lib.relight(np.asarray(element["high"]), rng,
+                                           None if context is None else np.asarray(context))
+      word = captions_lib.describe(high if context is None else context).exposure
+      return {**element, "high": high, "caption": f"a {word} photo",
+              **({} if context is None else {"context": context})}
+    looks = captions_lib.describe(np.asarray(element.get("context", element["high"])))
     if kind is None:        # kept: its content, re-described from the final target
       content = element["content"]
       caption = f"{content}, {looks.text()}" if content else looks.text()
@@ -360,6 +381,7 @@ def train_dataset(source: Sequence[Mapping[str, Any]], *, crop: int, global_batc
                   augment: bool = True,
                   degradation: degrade_lib.DegradeConfig | None = None,
                   caption_augment: CaptionAugment = CaptionAugment(),
+                  caption_whole_image: bool = False,
                   keep_names: bool = False) -> grain.MapDataset:
   """The infinite, deterministic training dataset of this process's batches.
 
@@ -372,6 +394,10 @@ def train_dataset(source: Sequence[Mapping[str, Any]], *, crop: int, global_batc
   re-computed from the new target. Without a tokenizer, captions are
   dropped (text-free ablations); otherwise `caption_augment` may replace
   them (see CaptionAugment; swapping reads every example's caption once here).
+  Re-described captions describe the crop's target, or with
+  `caption_whole_image` the whole target image under the same re-exposure:
+  what a test caption describes (a crop's brightness differs from its
+  image's by more than an exposure word's shade).
   """
   if len(source) < global_batch:
     raise ValueError(f"{len(source)} training examples cannot fill one batch of "
@@ -381,12 +407,14 @@ def train_dataset(source: Sequence[Mapping[str, Any]], *, crop: int, global_batc
   ds = grain.MapDataset.source(source).seed(seed).shuffle().repeat().map(DecodeText())
   if degradation is not None:
     ds = ds.map(DropKeys(("low",)))  # regenerated from `high` after cropping
-  ds = ds.random_map(PairedCropFlipRotate(crop, augment))
+  describes = tokenizer is not None and (caption_augment.active or degradation is not None)
+  ds = ds.random_map(PairedCropFlipRotate(crop, augment,
+                                          context=caption_whole_image and describes))
   if degradation is not None:
     ds = ds.random_map(degrade_lib.SyntheticLowLight(degradation))
   keys = ("low", "high")
   if tokenizer is not None:
-    if caption_augment.active or degradation is not None:
+    if describes:
       contents = caption_contents(source) if caption_augment.swap else ()
       ds = ds.random_map(AugmentCaption(caption_augment, contents))
     ds = ds.map(Tokenize(tokenizer))
