@@ -37,8 +37,9 @@ def get_config() -> ml_collections.ConfigDict:
                                      #   "a <word> photo", same input)
       caption_default=0.1,           # P(caption -> config.eval.default_prompt, target kept):
                                      #   the prompt a user gets means the scene's usual look
-      caption_whole_image=False,     # re-described captions describe the whole (re-exposed)
-                                     #   target image, as test captions do; False: the crop
+      caption_whole_image=False,     # True: re-described captions describe the whole (re-
+                                     #   exposed) target image, as test captions do, not the
+                                     #   crop (worse on the demo: BENCHMARKS.md)
       num_threads=2,                 # grain in-process reader threads
       prefetch=32,                   # grain prefetch buffer (elements)
       worker_count=0,                # >0: grain worker processes (mp_prefetch)
