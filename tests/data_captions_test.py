@@ -160,7 +160,9 @@ def test_content_of_undoes_caption_for_every_appearance():
                                          shade).text()
         assert captions.content_of(f"{content}, {appearance}") == content
         assert captions.content_of(appearance) == ""
-  for hand in ["a dim room", "dark, low contrast", "x, darkest dim, low contrast, neutral white "
-               "balance, muted colours", "brighter, normal contrast, warm white balance, vivid colours", "bright, normal contrast, warm white balance",
+  for hand in ["a dim room", "dark, low contrast",
+               "x, darkest dim, low contrast, neutral white balance, muted colours",
+               "brighter, normal contrast, warm white balance, vivid colours",
+               "bright, normal contrast, warm white balance",
                "x, dark, low contrast, neutral white balance, muted colours, grey tones"]:
     assert captions.content_of(hand) == hand

@@ -131,7 +131,8 @@ def describe(image: np.ndarray) -> Appearance:
     share = float(np.mean(coloured & (hue >= start) & (hue < end)))
     shares[name] = shares.get(name, 0.0) + share
   ranked = sorted(((s, n) for n, s in shares.items() if s >= COLOUR_MIN_SHARE), reverse=True)
-  exposure = _bucket(float(luma.mean()), THRESHOLDS["exposure"])
+  mean_luma = float(luma.mean())
+  exposure = _bucket(mean_luma, THRESHOLDS["exposure"])
   return Appearance(
       exposure=exposure,
       contrast=_bucket(float(luma.std()), THRESHOLDS["contrast"]),
@@ -139,7 +140,7 @@ def describe(image: np.ndarray) -> Appearance:
                             THRESHOLDS["white_balance"]),
       saturation=_bucket(float(sat.mean()), THRESHOLDS["saturation"]),
       colours=tuple(n for _, n in ranked[:MAX_COLOURS]),
-      shade=_shade(float(luma.mean()), exposure))
+      shade=_shade(mean_luma, exposure))
 
 
 def caption(content: str, high: np.ndarray) -> str:
