@@ -245,12 +245,45 @@ def test_the_default_prompt_augmentation_keeps_the_target_and_leaves_other_draws
     pipeline.CaptionAugment(swap=0.5, relight=0.3, default=0.3, default_prompt="a photo")
 
 
+def test_an_as_shot_default_target_is_the_photo_before_re_exposure():
+  """With `default_as_shot`, default-prompt rows train towards the clean photo;
+  every other row, every input and every caption is as without it."""
+  source = [{"low": np.zeros((24, 20, 3), np.uint8), "high": np.full((24, 20, 3), 100 + 10 * i,
+                                                                   np.uint8),
+             "caption": f"photo {i}".encode(), "name": f"img{i}".encode()} for i in range(8)]
+  darker = degrade.DegradeConfig(target_exposure=(0.5, 0.5))  # every target re-exposed
+  batches = {}
+  for as_shot in (False, True):
+    tokenizer = _WordTokenizer()
+    augment = pipeline.CaptionAugment(default=0.5, default_prompt="a photo",
+                                      default_as_shot=as_shot)
+    ds = pipeline.train_dataset(source, crop=16, global_batch=4, seed=0, tokenizer=tokenizer,
+                                degradation=darker, caption_augment=augment)
+    batches[as_shot] = [(b, [tokenizer.seen[int(i)] for i in b["ids"][:, 0]])
+                        for b in (ds[k] for k in range(6))]
+    assert set(batches[as_shot][0][0]) == set(pipeline.TRAIN_KEYS)  # the photo is not kept
+  defaults = 0
+  for (plain, words), (shot, words_shot) in zip(batches[False], batches[True]):
+    assert words == words_shot
+    np.testing.assert_array_equal(plain["low"], shot["low"])
+    for row, word in enumerate(words):
+      if word == "a photo":
+        defaults += 1
+        assert int(shot["high"][row].max()) in range(100, 171, 10)  # a clean photo's value
+        assert shot["high"][row].min() == shot["high"][row].max()
+        assert plain["high"][row].mean() < shot["high"][row].mean() - 20
+      else:
+        np.testing.assert_array_equal(plain["high"][row], shot["high"][row])
+  assert 0 < defaults < 24
+
+
 def test_caption_augment_from_config_reads_the_default_prompt():
   config = default_config.get_config()
   config.data.caption_default = 0.1
   augment = pipeline.CaptionAugment.from_config(config)
   assert augment.default == 0.1 and augment.default_prompt == config.eval.default_prompt
   assert augment.relight == config.data.caption_relight
+  assert augment.default_as_shot == config.data.caption_default_as_shot
 
 
 def test_caption_contents_strip_the_describers_words():

@@ -137,23 +137,33 @@ def degrade_with_exposure(clean: np.ndarray, rng: np.random.Generator,
   return low, _quantise(linear_to_srgb(high_lin)), exposure
 
 
+# The element key under which `SyntheticLowLight(keep_as_shot=True)` keeps the
+# clean image before re-exposure (a target for prompts that mean "as shot").
+AS_SHOT = "as_shot"
+
+
 class SyntheticLowLight(grain.transforms.RandomMap):
   """grain transform: an element's clean `image_key` -> fresh `low`/`high`.
 
   For on-the-fly pairs from any clean image set; grain seeds `rng` per
   element, so the pairs are reproducible and resume exactly. An element's
   `context` (a view of the whole image a crop came from, which captions
-  describe) is re-exposed as the target is.
+  describe) is re-exposed as the target is. `keep_as_shot` also keeps the
+  clean image, un-re-exposed, under `AS_SHOT` (draws no random numbers).
   """
 
-  def __init__(self, config: DegradeConfig = DegradeConfig(), image_key: str = "high"):
+  def __init__(self, config: DegradeConfig = DegradeConfig(), image_key: str = "high",
+               keep_as_shot: bool = False):
     self.config = config
     self.image_key = image_key
+    self.keep_as_shot = keep_as_shot
 
   def random_map(self, element: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
     low, high, exposure = degrade_with_exposure(np.asarray(element[self.image_key]), rng,
                                                 self.config)
     out = {**element, "low": low, "high": high}
+    if self.keep_as_shot:
+      out[AS_SHOT] = np.asarray(element[self.image_key])
     if "context" in element:
       out["context"] = reexpose(np.asarray(element["context"]), exposure)
     return out

@@ -123,7 +123,12 @@ class CaptionAugment:
   `default`: the caption becomes `default_prompt` (the prompt evaluation and
   `nalsuper-enhance` use when given none), target unchanged, so that prompt
   is trained to mean "the usual look of this scene" (the mean over training
-  targets) instead of whatever its words resemble; never drawn when 0.
+  targets) instead of whatever its words resemble; never drawn when 0. With
+  `default_as_shot` and on-the-fly degradation the target is the photo as
+  shot, without the random re-exposure the other captions describe: the
+  prompt then means "as the photographer exposed it" (what held-out photos
+  are scored against), and its targets carry no brightness the input cannot
+  tell.
   """
   appearance: float = 0.0
   exposure: float = 0.0
@@ -131,6 +136,7 @@ class CaptionAugment:
   relight: float = 0.0
   default: float = 0.0
   default_prompt: str = ""
+  default_as_shot: bool = False
 
   # Draw order. `default` comes last so that with it at 0 every other draw is
   # as it was before it existed.
@@ -161,7 +167,7 @@ class CaptionAugment:
     """From config.data.caption_* and config.eval.default_prompt."""
     d = config.data
     return cls(d.caption_appearance, d.caption_exposure, d.caption_swap, d.caption_relight,
-               d.caption_default, config.eval.default_prompt)
+               d.caption_default, config.eval.default_prompt, d.caption_default_as_shot)
 
   @property
   def active(self) -> bool:
@@ -213,8 +219,9 @@ class AugmentCaption(grain.transforms.RandomMap):
   def random_map(self, element, rng: np.random.Generator):
     a = self.augment
     kind = a.choose(float(rng.uniform()))
-    if kind == "default":
-      return {**element, "caption": a.default_prompt}
+    if kind == "default":  # the as-shot target when the degradation kept one
+      return {**element, "caption": a.default_prompt,
+              "high": element.get(degrade_lib.AS_SHOT, element["high"])}
     if kind is None and "content" not in element:
       return element
     if kind == "relight":
@@ -411,7 +418,8 @@ def train_dataset(source: Sequence[Mapping[str, Any]], *, crop: int, global_batc
   ds = ds.random_map(PairedCropFlipRotate(crop, augment,
                                           context=caption_whole_image and describes))
   if degradation is not None:
-    ds = ds.random_map(degrade_lib.SyntheticLowLight(degradation))
+    keep = tokenizer is not None and caption_augment.default > 0 and caption_augment.default_as_shot
+    ds = ds.random_map(degrade_lib.SyntheticLowLight(degradation, keep_as_shot=keep))
   keys = ("low", "high")
   if tokenizer is not None:
     if describes:
