@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import os
@@ -9,11 +10,14 @@ import pathlib
 import platform
 import subprocess
 import sys
-from typing import Any
+import zlib
+from typing import Any, Sequence
 
 import jax
+import numpy as np
 
 from nalsuper_jax import files
+from nalsuper_jax.data import degrade, pipeline
 from tfds_builders.synthetic_lowlight import synthetic_lowlight_dataset_builder as synthetic
 
 # Issue #14's bar for a model we show: its PSNR at least this far above the best
@@ -35,6 +39,28 @@ def ensure_demo_data(data_dir: str = DEMO_DATA_DIR) -> str:
   if not (pathlib.Path(builder.data_dir) / "dataset_info.json").exists():
     builder.download_and_prepare()
   return data_dir
+
+
+# Validation splits (choosing a recipe without looking at the test split):
+# training examples whose stored reference is darkened afresh, with noise draws
+# from this seed, which no stored `low` used (the builders seed by their own).
+VALIDATION_SEED = 20261128
+
+
+def redarkened(source: Sequence[dict], degradation: degrade.DegradeConfig, n: int,
+               seed: int = VALIDATION_SEED) -> list[dict]:
+  """`n` examples evenly spaced over `source` (an indexable split), each `low`
+  regenerated from its stored `high` by `degradation` without re-exposure (the
+  stored `high` already is the target its caption describes), seeded per name
+  so every model is scored on the same inputs."""
+  as_shot = dataclasses.replace(degradation, target_exposure=(1.0, 1.0))
+  picked = [source[round(i * len(source) / n)] for i in range(min(n, len(source)))]
+  out = []
+  for example in picked:
+    rng = np.random.default_rng([seed, zlib.crc32(pipeline.text(example["name"]).encode())])
+    low, _ = degrade.degrade(np.asarray(example["high"], np.uint8), rng, as_shot)
+    out.append(example | {"low": low})
+  return out
 
 
 def best_baseline(table: dict[str, dict[str, float]]) -> str:

@@ -22,8 +22,11 @@ on every test image.
 `--variants` trains and scores some of the networks only (`nalsuper`: the
 demo's bar on every seed, without the ablations). `--set` overrides a config
 field in every training (a candidate recipe; its trainings get their own
-folder). Reruns reuse finished trainings in --root. Writes bench/results/quality-<backend>-<date>.json
-(quality_<variants>-... for a subset).
+folder). Reruns reuse finished trainings in --root. `--split=validation` scores
+`VALIDATION_IMAGES` training crops darkened afresh (`common.redarkened`)
+instead of the test split: the trainings saw those crops, not these noise
+draws, so it ranks recipes without looking at the test split.
+Writes bench/results/quality[_<variants>][-validation]-<backend>-<date>.json.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from bench import common
 from bench.text_control import control_table
 from configs import default as default_config
 from nalsuper_jax import baselines, checkpoints, metrics
-from nalsuper_jax.data import pipeline
+from nalsuper_jax.data import degrade, pipeline
 from nalsuper_jax.enhance import Enhancer
 from nalsuper_jax.evaluate import fit_baselines
 
@@ -55,6 +58,9 @@ VARIANTS = {
     "text_free": ["--config.model.film=False", "--config.model.cross_attention=False"],
 }
 METRICS = ("psnr", "ssim", "psnr_gt_mean", "ssim_gt_mean")
+# Training crops scored by `--split=validation`, spread over the demo's 8
+# training photos (3 crops each of 20).
+VALIDATION_IMAGES = 24
 
 
 def train_command(variant: str, workdir: pathlib.Path, data_dir: str, steps: int, crop: int,
@@ -108,12 +114,27 @@ def _mean(rows: list[dict]) -> dict:
   return {k: float(np.mean([r[k] for r in rows])) for k in METRICS}
 
 
-def evaluate(root: pathlib.Path, data_dir: str, variants=tuple(VARIANTS)) -> dict[str, dict]:
-  """One seed's table: the baselines' rows and the rows of LABELS that the
-  trainings of `variants` under `root` give."""
+def split_examples(config, data_dir: str, split: str) -> list[dict]:
+  """The examples a table scores: the trainings' eval split ("test"), or
+  ("validation") `VALIDATION_IMAGES` training crops whose references are
+  darkened afresh by the trainings' own degradation."""
+  if split == "test":
+    source = pipeline.load_source(config.data.name, config.data.eval_split, data_dir)
+    return [source[i] for i in range(len(source))]
+  if split == "validation":
+    return common.redarkened(
+        pipeline.load_source(config.data.name, config.data.train_split, data_dir),
+        degrade.DegradeConfig.from_config(config.data.degrade), VALIDATION_IMAGES)
+  raise ValueError(f"split={split!r}: expected 'test' or 'validation'")
+
+
+def evaluate(root: pathlib.Path, data_dir: str, variants=tuple(VARIANTS),
+             split: str = "test") -> dict[str, dict]:
+  """One seed's table on `split` ("test", or "validation": `VALIDATION_IMAGES`
+  training crops darkened afresh): the baselines' rows and the rows of LABELS
+  that the trainings of `variants` under `root` give."""
   config = checkpoints.read_config(root / variants[0])
-  source = pipeline.load_source(config.data.name, config.data.eval_split, data_dir)
-  examples = [source[i] for i in range(len(source))]
+  examples = split_examples(config, data_dir, split)
   lows = [np.asarray(e["low"], np.float32) / 255.0 for e in examples]
   highs = [np.asarray(e["high"]) for e in examples]
   caps = [pipeline.text(e["caption"]) for e in examples]
@@ -200,7 +221,7 @@ def demo_check(summary: dict) -> str:
   met = sum(r["meets_bar"] for r in rows)
   return (f"Bar (NaLSuper with captions and with the default prompt each at least "
           f"+{common.MIN_MARGIN_DB:.0f} dB over the best non-oracle baseline, text control "
-          f"monotonic on every test image): met on {met}/{len(rows)} seeds ("
+          f"monotonic on every image): met on {met}/{len(rows)} seeds ("
           + "; ".join(parts) + ").")
 
 
@@ -271,6 +292,9 @@ def main(argv=None) -> dict:
                       "(repeatable)")
   p.add_argument("--jobs", type=int, default=1,
                  help="trainings run at once (2 pays for short trainings on 2 cores)")
+  p.add_argument("--split", choices=("test", "validation"), default="test",
+                 help="validation: training crops darkened afresh, for choosing a recipe "
+                      "without looking at the test split")
   p.add_argument("--root", default="workdirs/bench_quality")
   p.add_argument("--data_dir", default=common.DEMO_DATA_DIR)
   p.add_argument("--out", default="bench/results")
@@ -290,7 +314,7 @@ def main(argv=None) -> dict:
     train({variant: train_command(variant, seed_root(root, seed) / variant, data_dir,
                                   args.steps, args.crop, seed, args.set)
            for variant in variants}, args.jobs)
-    tables.append(evaluate(seed_root(root, seed), data_dir, variants))
+    tables.append(evaluate(seed_root(root, seed), data_dir, variants, args.split))
   summary = summarise(tables, seeds)
   print(markdown(summary))
   print(verdict(summary))
@@ -298,8 +322,10 @@ def main(argv=None) -> dict:
     print(demo_check(summary))
   command = common.command("quality", argv)
   name = "quality" if variants == tuple(VARIANTS) else "quality_" + "+".join(variants)
+  name += "" if args.split == "test" else "-" + args.split
   path = common.record(name, {"command": command, "steps": args.steps,
                               "crop": args.crop, "overrides": args.set, "seeds": seeds, "variants": variants,
+                              "split": args.split,
                               "table": summary, "per_seed": tables}, args.out)
   print(f"wrote {path}")
   return summary

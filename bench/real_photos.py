@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import zlib
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -60,7 +59,6 @@ CALIBRATION_BLURS = (0.5, 1.0)
 
 
 VALIDATION_PHOTOS = 32
-VALIDATION_SEED = 20261128  # not the builder's seed: noise draws no stored `low` has
 
 Split = tuple[list[str], list[np.ndarray], list[np.ndarray], list[str]]
 
@@ -80,18 +78,11 @@ def load_split(data_dir: str, split: str, limit: int | None = None) -> Split:
   return arrays([source[i] for i in range(n)])
 
 
-def validation_split(source, n: int = VALIDATION_PHOTOS, seed: int = VALIDATION_SEED
-                     ) -> Split:
-  """`n` training examples evenly spaced over `source` (indexable), each
-  reference darkened afresh by the held-out degradation, seeded per name."""
-  picked = [source[round(i * len(source) / n)] for i in range(min(n, len(source)))]
-  fresh = []
-  for e in picked:
-    rng = np.random.default_rng([seed, zlib.crc32(pipeline.text(e["name"]).encode())])
-    low, _ = degrade.degrade(np.asarray(e["high"], np.uint8), rng,
-                             degrade.CAMERA_AS_SHOT)
-    fresh.append(e | {"low": low})
-  return arrays(fresh)
+def validation_split(source, n: int = VALIDATION_PHOTOS,
+                     seed: int = common.VALIDATION_SEED) -> Split:
+  """`n` training examples spread over `source` (indexable), each reference
+  darkened afresh by the held-out degradation (`common.redarkened`)."""
+  return arrays(common.redarkened(source, degrade.CAMERA_AS_SHOT, n, seed))
 
 
 def score(outputs: list[np.ndarray], highs: list[np.ndarray]) -> dict[str, float]:

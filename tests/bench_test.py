@@ -1,5 +1,6 @@
 """The bench plumbing that turns measurements into BENCHMARKS.md (no timings here)."""
 
+import dataclasses
 import gzip
 import json
 import pathlib
@@ -99,6 +100,44 @@ def test_validation_photos_are_training_references_darkened_afresh():
   assert all(np.array_equal(a, b) for a, b in zip(lows, again))        # seeded
   assert not any(np.array_equal(a, b) for a, b in zip(lows, other))
   assert captions == ["a photo"] * 4
+
+
+def test_redarkening_keeps_the_stored_reference_and_never_re_exposes():
+  """The stored `high` is already the target its caption describes, so a
+  re-exposing degradation darkens it like its as-shot twin does."""
+  from bench import common
+  from nalsuper_jax.data import degrade
+  rng = np.random.default_rng(0)
+  source = [{"name": f"p{i}".encode(), "high": rng.integers(60, 256, (8, 8, 3)).astype(np.uint8),
+             "low": np.zeros((8, 8, 3), np.uint8)} for i in range(3)]
+  reexposing = degrade.DegradeConfig(target_exposure=(0.5, 2.0))
+  as_shot = dataclasses.replace(reexposing, target_exposure=(1.0, 1.0))
+  a, b = (common.redarkened(source, c, n=3) for c in (reexposing, as_shot))
+  for x, y, stored in zip(a, b, source):
+    np.testing.assert_array_equal(x["low"], y["low"])
+    np.testing.assert_array_equal(x["high"], stored["high"])
+
+
+@pytest.mark.slow
+def test_quality_validation_split_is_training_crops_darkened_afresh(data_dir):
+  from bench import quality
+  from configs import default
+  from nalsuper_jax.data import pipeline
+  config = default.get_config()
+  val = quality.split_examples(config, data_dir, "validation")
+  test = quality.split_examples(config, data_dir, "test")
+  train = pipeline.load_source(config.data.name, config.data.train_split, data_dir)
+  stored = {pipeline.text(train[i]["name"]): train[i] for i in range(len(train))}
+  assert len(val) == quality.VALIDATION_IMAGES and len(test) == 12
+  names = [pipeline.text(e["name"]) for e in val]
+  assert len({n.rsplit("_", 1)[0] for n in names}) == 8   # every training photo
+  for e in val:
+    old = stored[pipeline.text(e["name"])]
+    np.testing.assert_array_equal(e["high"], old["high"])
+    assert not np.array_equal(e["low"], old["low"])       # fresh noise draws
+    assert e["low"].mean() < 0.5 * old["high"].mean()
+  with pytest.raises(ValueError, match="split='train'"):
+    quality.split_examples(config, data_dir, "train")
 
 
 @pytest.mark.parametrize("argv", [["--no_shipped"], ["--no_shipped", "--workdir=w", "--check"],
