@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import json
 import os
@@ -53,7 +52,7 @@ def redarkened(source: Sequence[dict], degradation: degrade.DegradeConfig, n: in
   regenerated from its stored `high` by `degradation` without re-exposure (the
   stored `high` already is the target its caption describes), seeded per name
   so every model is scored on the same inputs."""
-  as_shot = dataclasses.replace(degradation, target_exposure=(1.0, 1.0))
+  as_shot = degrade.without_reexposure(degradation)
   picked = [source[round(i * len(source) / n)] for i in range(min(n, len(source)))]
   out = []
   for example in picked:

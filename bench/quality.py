@@ -61,6 +61,7 @@ METRICS = ("psnr", "ssim", "psnr_gt_mean", "ssim_gt_mean")
 # Training crops scored by `--split=validation`, spread over the demo's 8
 # training photos (3 crops each of 20).
 VALIDATION_IMAGES = 24
+SPLITS = ("test", "validation")  # what a table scores: `split_examples`
 
 
 def train_command(variant: str, workdir: pathlib.Path, data_dir: str, steps: int, crop: int,
@@ -125,7 +126,7 @@ def split_examples(config, data_dir: str, split: str) -> list[dict]:
     return common.redarkened(
         pipeline.load_source(config.data.name, config.data.train_split, data_dir),
         degrade.DegradeConfig.from_config(config.data.degrade), VALIDATION_IMAGES)
-  raise ValueError(f"split={split!r}: expected 'test' or 'validation'")
+  raise ValueError(f"split={split!r}: expected one of {SPLITS}")
 
 
 def evaluate(root: pathlib.Path, data_dir: str, variants=tuple(VARIANTS),
@@ -292,7 +293,7 @@ def main(argv=None) -> dict:
                       "(repeatable)")
   p.add_argument("--jobs", type=int, default=1,
                  help="trainings run at once (2 pays for short trainings on 2 cores)")
-  p.add_argument("--split", choices=("test", "validation"), default="test",
+  p.add_argument("--split", choices=SPLITS, default="test",
                  help="validation: training crops darkened afresh, for choosing a recipe "
                       "without looking at the test split")
   p.add_argument("--root", default="workdirs/bench_quality")

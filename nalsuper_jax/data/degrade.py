@@ -67,9 +67,16 @@ class DegradeConfig:
 # ISO 800-6400 after the darkening).
 CAMERA = DegradeConfig(gain_jitter=0.05, cast=0.1, jpeg_probability=0.33,
                        jpeg_quality=(70.0, 95.0))
+
+
+def without_reexposure(config: DegradeConfig) -> DegradeConfig:
+  """`config` without re-exposure: the target is the clean image itself."""
+  return dataclasses.replace(config, target_exposure=(1.0, 1.0))
+
+
 # The same camera without re-exposure, so the reference is the photo itself:
 # how held-out photos are darkened (real_photos' test split, bench.real_photos).
-CAMERA_AS_SHOT = dataclasses.replace(CAMERA, target_exposure=(1.0, 1.0))
+CAMERA_AS_SHOT = without_reexposure(CAMERA)
 
 
 def srgb_to_linear(x: np.ndarray) -> np.ndarray:
