@@ -52,7 +52,8 @@ def get_config() -> ml_collections.ConfigDict:
                                      #   <workdir>/data_log/process_<i>.jsonl
   ))
   config.train = ml_collections.ConfigDict(dict(
-      steps=600,                     # optimizer steps
+      steps=1200,                    # optimizer steps (600 -> 1200 chosen on
+                                     #   `bench.quality --split=validation`: BENCHMARKS.md)
       warmup_steps=30,               # linear warmup, then cosine decay
       learning_rate=2e-3,            # peak AdamW learning rate
       end_learning_rate=1e-5,        # cosine decay floor
@@ -65,7 +66,7 @@ def get_config() -> ml_collections.ConfigDict:
       checkpoint_every=100,          # Orbax save interval (steps)
       keep_checkpoints=2,            # latest N kept, plus the best by eval PSNR
       async_checkpoints=True,        # save in the background
-      eval_every=300,                # periodic evaluation (0: off)
+      eval_every=600,                # periodic evaluation (0: off)
       image_summaries=3,             # low | enhanced | normal pictures per evaluation
   ))
   config.loss = losses.default_config()
