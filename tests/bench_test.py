@@ -2,14 +2,18 @@
 
 import gzip
 import json
+import os
 import pathlib
+import subprocess
 import sys
 import time
 
 import numpy as np
 import pytest
 
-from bench import caption_reuse, run, text_control, trace_summary
+from bench import caption_reuse, compile_log, run, text_control, trace_summary
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def test_write_benchmarks_replaces_only_the_marked_blocks(tmp_path):
@@ -576,3 +580,48 @@ def test_inference_cache_check_reuses_the_tiled_row_as_its_first_process(monkeyp
                   f"--out={tmp_path}"])
   assert [(c[0], c[3], bool(c[4])) for c in calls] == [
       ("400x600", 0, False), ("1080x1920", 1, True), ("1080x1920", 2, True)]
+
+
+def test_compile_log_sums_each_event_kind_per_test_and_ranks_the_costliest():
+  rows = [{"test": "a", "event": "compile", "fun": "jit(step)", "s": 6.0},
+          {"test": "a", "event": "trace", "fun": "step", "s": 1.0},
+          {"test": "b", "event": "compile", "fun": "jit(init)", "s": 2.0},
+          {"test": "b", "event": "compile", "fun": "jit(step)", "s": 8.5},
+          {"test": "b", "event": "cache_read", "fun": "", "s": 0.25},
+          {"test": "b", "event": "cache_saved", "fun": "", "s": 3.0}]
+  summary = compile_log.summarise(rows, top=5)
+  assert summary["seconds"] == {"cache_read": 0.25, "cache_saved": 3.0, "compile": 16.5,
+                                "trace": 1.0}
+  assert summary["events"]["compile"] == 3 and summary["events"]["cache_read"] == 1
+  assert [t["test"] for t in summary["tests"]] == ["b", "a"]  # 10.5 s before 7 s
+  assert summary["functions"][0] == {"function": "jit(step)", "compile": 14.5}
+  assert "16.5 s for 3 programs" in compile_log.markdown(summary)
+
+
+def test_compile_log_names_the_line_it_cannot_read(tmp_path):
+  log = tmp_path / "log.jsonl"
+  log.write_text('{"test": "a", "event": "trace", "fun": "", "s": 1}\nnot json\n')
+  with pytest.raises(ValueError, match=r"log.jsonl:2: not a JSON line"):
+    compile_log.read(log)
+
+
+@pytest.mark.slow  # a pytest subprocess (imports JAX, compiles one program)
+def test_compile_log_plugin_records_a_compile_with_the_test_that_caused_it(tmp_path):
+  (tmp_path / "test_one.py").write_text(
+      "import time, jax, jax.numpy as jnp\n"
+      "def test_unique_program():\n"
+      "  c = float(time.time_ns() % 1000003)  # a constant no cache holds\n"
+      "  jax.jit(lambda x: x * c + 1.0)(jnp.ones(3)).block_until_ready()\n")
+  log = tmp_path / "compile.jsonl"
+  env = dict(os.environ, NALSUPER_COMPILE_LOG=str(log), JAX_COMPILATION_CACHE_DIR="")
+  out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "bench.compile_log",
+                        "-p", "no:cacheprovider", str(tmp_path / "test_one.py")],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+  rows = compile_log.read(log)
+  compiles = [r for r in rows if r["event"] == "compile"]
+  assert any(r["fun"] == "jit(<lambda>)" for r in compiles), rows
+  assert all(r["test"].endswith("test_one.py::test_unique_program") for r in compiles), rows
+  summary = compile_log.summarise(rows)
+  assert summary["events"]["compile"] == len(compiles)
+  assert summary["seconds"]["compile"] == pytest.approx(sum(r["s"] for r in compiles), abs=1e-3)
