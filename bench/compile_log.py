@@ -37,13 +37,13 @@ EVENTS = {
     "/jax/compilation_cache/compile_time_saved_sec": "cache_saved",
 }
 
+# The listener is registered by pytest_configure only: importing this module logs nothing.
 _current_test = {"id": "(outside a test)"}
-_enabled = {"on": False}  # set by pytest_configure: importing this module logs nothing
 
 
 def _listener(event: str, duration: float, **kwargs: Any) -> None:
   kind = EVENTS.get(event)
-  if kind is None or not _enabled["on"]:
+  if kind is None:
     return
   row = {"test": _current_test["id"], "pid": os.getpid(), "event": kind,
          "fun": str(kwargs.get("fun_name", "")), "s": round(duration, 4)}
@@ -55,11 +55,11 @@ def _listener(event: str, duration: float, **kwargs: Any) -> None:
 def pytest_configure(config) -> None:
   """Loaded with `-p bench.compile_log` (in every xdist worker too)."""
   del config
-  _enabled["on"] = True
   jax.monitoring.register_event_duration_secs_listener(_listener)
 
 
-def pytest_runtest_protocol(item, nextitem):  # noqa: D103  (a pytest hook)
+def pytest_runtest_protocol(item, nextitem):
+  """Names the test whose compiles follow; pytest's own runner then runs it."""
   del nextitem
   _current_test["id"] = item.nodeid
 
