@@ -29,7 +29,7 @@ from configs import tiny
 from nalsuper_jax import exported, train
 from nalsuper_jax.data import builder, captions, images, pipeline
 from nalsuper_jax.enhance import Enhancer, cli, export, photo_io, usage
-from tests import image_files, runs
+from tests import ROOT, image_files, runs
 
 
 @pytest.fixture(scope="module")
@@ -380,7 +380,6 @@ def test_skip_bad_names_each_unpaired_file(tmp_path, caplog):
 # ---------------------------------------------------------------------------
 # main.py: config and workdir mistakes are one line, exit 2, before training starts.
 # ---------------------------------------------------------------------------
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _file(tmp):

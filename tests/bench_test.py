@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 from bench import caption_reuse, compile_log, run, text_control, trace_summary
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+from tests import ROOT
 
 
 def test_write_benchmarks_replaces_only_the_marked_blocks(tmp_path):

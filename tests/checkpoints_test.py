@@ -11,9 +11,7 @@ import pytest
 
 from nalsuper_jax import checkpoints, evaluate, train
 from nalsuper_jax.enhance import Enhancer, cli
-from tests import runs
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+from tests import ROOT, runs
 
 
 def _steps(workdir):

@@ -2,11 +2,10 @@
 that a second process reads what the first compiled."""
 
 import os
-import pathlib
 import subprocess
 import sys
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+from tests import ROOT
 
 _SCRIPT = """
 import jax, jax.numpy as jnp

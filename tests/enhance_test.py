@@ -6,7 +6,6 @@ text gates, saved as a real checkpoint + config.json.
 
 import importlib
 import os
-import pathlib
 import subprocess
 import sys
 
@@ -22,10 +21,8 @@ from nalsuper_jax.data.images import ImageError
 from nalsuper_jax.enhance import Enhancer, cli, export, photo_io, read_photo, ship, tiling
 from nalsuper_jax.enhance import enhancer as enhancer_mod
 from nalsuper_jax.enhance.enhancer import DEFAULT_OVERLAP
-from tests import image_files, runs
+from tests import ROOT, image_files, runs
 from tests.numerics import assert_close
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")

@@ -314,6 +314,34 @@ def test_per_example_kernel_gradients_equal_the_batched_ones(monkeypatch):
     _tiny(conv_kernel_grad="fast")
 
 
+@pytest.mark.parametrize("shape,kernel,stride,padding", [
+    ((3, 12, 10, 6), 3, 2, "SAME"),            # the network's downsampling
+    ((2, 13, 11, 6), 3, 2, "SAME"),            # odd sizes
+    ((2, 12, 10, 6), 3, 2, ((2, 0), (1, 2))),  # explicit, uneven padding
+    ((2, 17, 16, 4), 4, 2, "VALID"),           # the last padded row is never read
+    ((2, 15, 17, 4), 3, 3, "VALID"),           # stride 3
+])
+def test_strided_input_gradient_through_space_to_depth_equals_lax(shape, kernel, stride, padding):
+  """A strided convolution's input gradient on the per-piece path runs as the
+  stride-1 convolution over s x s pixel blocks (`layers._strided_input_grad`):
+  no convolution over a zero-dilated input is left, and both gradients equal
+  jax's own up to float rounding."""
+  x = jax.random.normal(jax.random.key(0), shape)
+  k = jax.random.normal(jax.random.key(1), (kernel, kernel, shape[-1], 8))
+  dims = jax.lax.conv_dimension_numbers(x.shape, k.shape, ("NHWC", "HWIO", "NHWC"))
+
+  def loss(conv, x, k):
+    return jnp.sum(jnp.sin(conv(x, k, (stride, stride), padding, dimension_numbers=dims)))
+
+  grad = lambda conv: jax.grad(functools.partial(loss, conv), argnums=(0, 1))
+  split = grad(layers.conv_general_dilated("per_example"))
+  assert f"lhs_dilation=({stride}, {stride})" not in str(jax.make_jaxpr(split)(x, k))
+  assert f"lhs_dilation=({stride}, {stride})" in str(
+      jax.make_jaxpr(grad(jax.lax.conv_general_dilated))(x, k))  # what it replaces
+  for a, b in zip(jax.jit(split)(x, k), grad(jax.lax.conv_general_dilated)(x, k)):
+    assert_close(a, b, rel=1e-5)
+
+
 def test_pointwise_and_few_channel_convolutions_equal_lax_conv():
   """A 1x1 convolution runs as a dot and a 3-channel 3x3 one gets a zero
   fourth channel (`layers.conv_general_dilated`): outputs and both gradients

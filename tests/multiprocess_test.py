@@ -20,12 +20,11 @@ import numpy as np
 import pytest
 
 from nalsuper_jax import evaluate, train
-from tests import runs
+from tests import ROOT, runs
 from tests.numerics import assert_close
 
 pytestmark = pytest.mark.slow  # six main.py processes
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 STEPS = 12  # the tiny config's schedule: its train step compiles once per suite
 # Losses of 1 vs 2 processes differ only by the all-reduce's summation order,
 # amplified a little by Adam over the run; measured max relative ~1e-6.

@@ -16,12 +16,10 @@ from configs import tiny
 from nalsuper_jax import checkpoints, config_check, evaluate, inference, train
 from nalsuper_jax.data import pipeline
 from nalsuper_jax.models import pad_to_multiple
-from tests import runs
+from tests import ROOT, runs
 from tests.numerics import assert_close
 
 pytestmark = pytest.mark.slow  # real training runs and main.py subprocesses
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _main(workdir, data_dir, *flags, env=None, **popen):
