@@ -46,7 +46,7 @@ from bench import common
 from bench.text_control import control_table
 from configs import default as default_config
 from nalsuper_jax import baselines, checkpoints, metrics
-from nalsuper_jax.data import degrade, pipeline
+from nalsuper_jax.data import captions, degrade, pipeline
 from nalsuper_jax.enhance import Enhancer
 from nalsuper_jax.evaluate import fit_baselines
 
@@ -149,8 +149,10 @@ def evaluate(root: pathlib.Path, data_dir: str, variants=tuple(VARIANTS),
   nets = {v: Enhancer.from_workdir(root / v) for v in variants}
   if "nalsuper" in nets:
     full = nets["nalsuper"]
-    table["nalsuper_caption"] = score([full(l, c) for l, c in zip(lows, caps)])
-    table["nalsuper_default_prompt"] = score([full(l) for l in lows])
+    captioned, default = [full(l, c) for l, c in zip(lows, caps)], [full(l) for l in lows]
+    table["nalsuper_caption"] = score(captioned)
+    table["nalsuper_default_prompt"] = score(default)
+    table["_exposure"] = exposure_rows(highs, captioned, default)
     shuffled = caps[1:] + caps[:1]
     table["nalsuper_shuffled_captions"] = score([full(l, c) for l, c in zip(lows, shuffled)])
     table["_control"] = control_table(full, lows)
@@ -193,6 +195,42 @@ def summarise(tables: list[dict[str, dict]], seeds: list[int]) -> dict[str, dict
   if "_control" in tables[0]:
     summary["_demo"] = [demo_row(t) for t in tables]
   return summary
+
+
+def exposure_rows(highs: list[np.ndarray], captioned: list[np.ndarray],
+                  default: list[np.ndarray]) -> list[dict]:
+  """Per image: the reference's mean luma, the range its caption's exposure
+  phrase names (`captions.phrase_luma_range`; a test caption describes the
+  reference), and the mean luma of NaLSuper's outputs with the caption and
+  with the default prompt: whether the network sets the brightness it is told."""
+  rows = []
+  for high, with_caption, with_default in zip(highs, captioned, default):
+    appearance = captions.describe(high)
+    lo, hi = captions.phrase_luma_range(appearance)
+    rows.append({"phrase": appearance.exposure_phrase, "phrase_range": [lo, hi],
+                 "reference": _luma(np.asarray(high, np.float32) / 255.0),
+                 "caption": _luma(with_caption), "default_prompt": _luma(with_default)})
+  return rows
+
+
+def _luma(rgb: np.ndarray) -> float:
+  return float((np.asarray(rgb, np.float32) @ captions.LUMA).mean())
+
+
+def exposure_check(tables: list[dict], seeds: list[int]) -> str:
+  """One sentence: per seed, on how many images the captioned output's mean
+  luma falls in the range its caption names, and the mean absolute luma error
+  with the caption and with the default prompt."""
+  parts = []
+  for seed, table in zip(seeds, tables):
+    rows = table["_exposure"]
+    inside = sum(r["phrase_range"][0] <= r["caption"] < r["phrase_range"][1] for r in rows)
+    error = lambda key: np.mean([abs(r[key] - r["reference"]) for r in rows])
+    parts.append(f"seed {seed}: {inside}/{len(rows)}, |error| {error('caption'):.3f} with "
+                 f"the caption, {error('default_prompt'):.3f} with the default prompt")
+  return ("Exposure (NaLSuper's mean output luma inside the range its caption's exposure "
+          "phrase names; mean absolute luma error against the reference): "
+          + "; ".join(parts) + ".")
 
 
 def demo_row(table: dict) -> dict:
@@ -321,6 +359,8 @@ def main(argv=None) -> dict:
   print(verdict(summary))
   if "_demo" in summary:
     print(demo_check(summary))
+  if "_exposure" in tables[0]:
+    print(exposure_check(tables, seeds))
   command = common.command("quality", argv)
   name = "quality" if variants == tuple(VARIANTS) else "quality_" + "+".join(variants)
   name += "" if args.split == "test" else "-" + args.split

@@ -183,7 +183,9 @@ def quality_table(q: dict) -> str:
           f"{q['steps']} steps at {q['crop']}x{q['crop']} crops, batch 8, once per seed "
           f"({seeds}); mean ± sample standard deviation over seeds.\n\n"
           + quality.markdown(q["table"]) + "\n\n" + quality.verdict(q["table"])
-          + ("\n\n" + quality.demo_check(q["table"]) if "_demo" in q["table"] else ""))
+          + ("\n\n" + quality.demo_check(q["table"]) if "_demo" in q["table"] else "")
+          + ("\n\n" + quality.exposure_check(q["per_seed"], q.get("seeds", [0]))
+             if "_exposure" in q.get("per_seed", [{}])[0] else ""))
 
 
 def control_table(c: dict) -> str:

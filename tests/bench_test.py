@@ -397,6 +397,29 @@ def test_quality_demo_check_per_seed_against_the_best_non_oracle_baseline():
       {"steps": 600, "crop": 96, "seeds": [4, 5, 6], "table": summary})
 
 
+def test_quality_exposure_rows_say_whether_the_caption_set_the_brightness():
+  """`exposure_rows` measures each output against the range its reference's
+  exposure phrase names; `exposure_check` counts and averages per seed, and
+  `bench.run`'s quality block carries the sentence."""
+  from bench import quality
+  from nalsuper_jax.data import captions
+  high = np.full((8, 8, 3), 110, np.uint8)         # mean luma 0.431: "darker well-exposed"
+  inside, too_dark = np.full((8, 8, 3), 0.40, np.float32), np.full((8, 8, 3), 0.28, np.float32)
+  rows = quality.exposure_rows([high, high], [inside, too_dark], [too_dark, too_dark])
+  assert rows[0]["phrase"] == captions.describe(high).exposure_phrase == "darker well-exposed"
+  lo, hi = rows[0]["phrase_range"]
+  assert lo <= rows[0]["reference"] < hi and lo <= 0.40 < hi and not lo <= 0.28 < hi
+  assert rows[1]["caption"] == pytest.approx(0.28, abs=1e-6)
+  check = quality.exposure_check([{"_exposure": rows}], [7])
+  reference = rows[0]["reference"]
+  caption_error = (abs(0.40 - reference) + abs(0.28 - reference)) / 2
+  assert f"seed 7: 1/2, |error| {caption_error:.3f} with the caption, " \
+         f"{abs(0.28 - reference):.3f} with the default prompt" in check
+  summary = quality.summarise([_seed_table(0.0)], [7])
+  assert check in run.quality_table({"steps": 600, "crop": 96, "seeds": [7], "table": summary,
+                                     "per_seed": [{"_exposure": rows}]})
+
+
 def test_quality_with_some_networks_only():
   """--variants=nalsuper (the demo on every seed) gives the baselines, NaLSuper's
   rows, the comparison they allow and the demo check; text-free alone, no claim."""

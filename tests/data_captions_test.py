@@ -55,6 +55,23 @@ def test_shaded_exposure_orders_the_luma_scale():
   assert len(set(seen)) == 3 * len(rank)
 
 
+def test_phrase_luma_range_holds_the_luma_it_was_described_from():
+  """`phrase_luma_range` inverts the describer: the range an exposure phrase
+  names holds the mean luma of every image given that phrase, and the ranges
+  of the twelve phrases tile [0, 1] without gaps."""
+  ranges = set()
+  for level in np.linspace(0.0, 1.0, 401):
+    image = _flat([level] * 3)
+    appearance = captions.describe(image)
+    luma = float((image @ captions.LUMA).mean())  # as the describer measures it
+    lo, hi = captions.phrase_luma_range(appearance)
+    assert lo <= luma < hi or luma == hi == 1.0, (luma, appearance.exposure_phrase, lo, hi)
+    ranges.add((lo, hi))
+  edges = sorted(ranges)
+  assert len(edges) == 12 and edges[0][0] == 0.0 and edges[-1][1] == 1.0
+  assert all(np.isclose(a[1], b[0]) for a, b in zip(edges, edges[1:]))
+
+
 def test_contrast_white_balance_saturation_and_colours():
   gray = _flat([0.5] * 3)
   a = captions.describe(gray)

@@ -113,6 +113,16 @@ def _shade(luma: float, word: str) -> str:
   return EXPOSURE_SHADES[1] if luma >= hi - third else ""
 
 
+def phrase_luma_range(appearance: "Appearance") -> tuple[float, float]:
+  """[low, high) of mean luma that `appearance`'s exposure phrase (word and
+  shade) names: the third of the word's range a shade picks, else its middle."""
+  lo, hi = _exposure_range(appearance.exposure)
+  third = (hi - lo) / 3
+  k = {EXPOSURE_SHADES[0]: 0, "": 1, EXPOSURE_SHADES[1]: 2}[appearance.shade]
+  top = k == 2 and appearance.exposure == THRESHOLDS["exposure"][-1][1]
+  return lo + k * third, 1.0 if top else lo + (k + 1) * third  # the top word has no ceiling
+
+
 def _hsv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """(hue in degrees, saturation, value) of RGB in [0, 1]."""
   hsv = matplotlib.colors.rgb_to_hsv(rgb)
