@@ -25,7 +25,11 @@ field in every training (a candidate recipe; its trainings get their own
 folder). Reruns reuse finished trainings in --root. `--split=validation` scores
 `VALIDATION_IMAGES` training crops darkened afresh (`common.redarkened`)
 instead of the test split: the trainings saw those crops, not these noise
-draws, so it ranks recipes without looking at the test split.
+draws, so it ranks recipes without looking at the test split (but rewards
+fitting the training photos). `--split=heldout` trains without two of the
+demo's photos (`HELD_OUT`, via `config.data.train_exclude`, in trainings of
+their own) and scores every crop of them darkened afresh: photos training
+never saw, like the test split's.
 Writes bench/results/quality[_<variants>][-validation]-<backend>-<date>.json.
 """
 
@@ -61,7 +65,11 @@ METRICS = ("psnr", "ssim", "psnr_gt_mean", "ssim_gt_mean")
 # Training crops scored by `--split=validation`, spread over the demo's 8
 # training photos (3 crops each of 20).
 VALIDATION_IMAGES = 24
-SPLITS = ("test", "validation")  # what a table scores: `split_examples`
+# `--split=heldout`: the demo photos its trainings leave out (config.data.train_exclude)
+# and its table scores, every crop darkened afresh. Two natural photos, neither
+# half of a near-duplicate pair, chosen before any heldout run.
+HELD_OUT = ("china_*", "grace_hopper_*")
+SPLITS = ("test", "validation", "heldout")  # what a table scores: `split_examples`
 
 
 def train_command(variant: str, workdir: pathlib.Path, data_dir: str, steps: int, crop: int,
@@ -122,10 +130,20 @@ def split_examples(config, data_dir: str, split: str) -> list[dict]:
   if split == "test":
     source = pipeline.load_source(config.data.name, config.data.eval_split, data_dir)
     return [source[i] for i in range(len(source))]
+  degradation = degrade.DegradeConfig.from_config(config.data.degrade)
   if split == "validation":
     return common.redarkened(
         pipeline.load_source(config.data.name, config.data.train_split, data_dir),
-        degrade.DegradeConfig.from_config(config.data.degrade), VALIDATION_IMAGES)
+        degradation, VALIDATION_IMAGES)
+  if split == "heldout":
+    where = {"name": config.data.name, "train_split": config.data.train_split,
+             "data_dir": data_dir}
+    held = pipeline.names_matching(pipeline.example_names(where), HELD_OUT,
+                                   "bench.quality.HELD_OUT")
+    source = pipeline.Subset(
+        pipeline.load_source(config.data.name, config.data.train_split, data_dir),
+        [i for i, h in enumerate(held) if h])
+    return common.redarkened(source, degradation, len(source))
   raise ValueError(f"split={split!r}: expected one of {SPLITS}")
 
 
@@ -332,7 +350,8 @@ def main(argv=None) -> dict:
   p.add_argument("--jobs", type=int, default=1,
                  help="trainings run at once (2 pays for short trainings on 2 cores)")
   p.add_argument("--split", choices=SPLITS, default="test",
-                 help="validation: training crops darkened afresh, for choosing a recipe "
+                 help="validation: training crops darkened afresh; heldout: trainings "
+                      "without the HELD_OUT photos, scored on them; both choose a recipe "
                       "without looking at the test split")
   p.add_argument("--root", default="workdirs/bench_quality")
   p.add_argument("--data_dir", default=common.DEMO_DATA_DIR)
@@ -347,11 +366,15 @@ def main(argv=None) -> dict:
   if unknown:
     p.error(f"--variants: unknown {unknown}; known: {list(VARIANTS)}")
   root = trainings_root(pathlib.Path(args.root), args.steps, args.crop, args.set)
+  overrides = list(args.set)
+  if args.split == "heldout":  # trainings of their own, without the held-out photos
+    root = root.with_name(root.name + "_heldout")
+    overrides.append("data.train_exclude=(" + ",".join(map(repr, HELD_OUT)) + ",)")
   data_dir = common.ensure_demo_data(args.data_dir)
   tables = []
   for seed in seeds:
     train({variant: train_command(variant, seed_root(root, seed) / variant, data_dir,
-                                  args.steps, args.crop, seed, args.set)
+                                  args.steps, args.crop, seed, overrides)
            for variant in variants}, args.jobs)
     tables.append(evaluate(seed_root(root, seed), data_dir, variants, args.split))
   summary = summarise(tables, seeds)
@@ -365,7 +388,7 @@ def main(argv=None) -> dict:
   name = "quality" if variants == tuple(VARIANTS) else "quality_" + "+".join(variants)
   name += "" if args.split == "test" else "-" + args.split
   path = common.record(name, {"command": command, "steps": args.steps,
-                              "crop": args.crop, "overrides": args.set, "seeds": seeds, "variants": variants,
+                              "crop": args.crop, "overrides": overrides, "seeds": seeds, "variants": variants,
                               "split": args.split,
                               "table": summary, "per_seed": tables}, args.out)
   print(f"wrote {path}")

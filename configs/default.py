@@ -22,6 +22,8 @@ def get_config() -> ml_collections.ConfigDict:
       name="synthetic_lowlight",     # TFDS name[/config], e.g. "lol_v1", "lol_v2/real", "sid/retinexformer"
       data_dir=config_dict.placeholder(str),  # TFDS data_dir (None: TFDS's default)
       train_split="train",
+      train_exclude=(),              # fnmatch patterns of example names training leaves out
+                                     #   (e.g. ("china_*",): photos held out for validation)
       eval_split="test",
       crop=96,                       # training crop side (pixels)
       batch_size=8,                  # global batch; each of N processes reads batch_size / N

@@ -41,6 +41,10 @@ def validate(config: ml_collections.ConfigDict) -> NaLSuperConfig:
            "config.data.num_threads/prefetch/worker_count must be >= 0")
   _require(0 <= d.reader_nice <= 19, f"config.data.reader_nice={d.reader_nice} must be in "
            "0..19 (a niceness; readers can lower their priority, not raise it)")
+  _require(isinstance(d.train_exclude, (tuple, list))
+           and all(isinstance(p, str) and p for p in d.train_exclude),
+           f"config.data.train_exclude={d.train_exclude!r} must be a tuple of name patterns "
+           "(e.g. ('china_*',))")
   try:
     degrade.DegradeConfig.from_config(d.degrade)
   except ValueError as e:

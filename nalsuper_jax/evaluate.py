@@ -146,7 +146,7 @@ def _max_rows(n: int) -> int:
 
 def fit_baselines(config: ml_collections.ConfigDict) -> dict[str, float]:
   """Gamma and CLAHE parameters chosen by PSNR on (part of) the training split."""
-  source = pipeline.load_source(config.data.name, config.data.train_split, config.data.data_dir)
+  source = pipeline.load_training_source(config.data)
   n = min(len(source), config.eval.baseline_fit_images)
   pairs = []
   for i in range(n):

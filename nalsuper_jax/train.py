@@ -240,9 +240,8 @@ class TrainResult:
 def train_iterator(config: ml_collections.ConfigDict, text: LoadedTextEncoder | None):
   """This process's batches as the loop reads them (a checkpointable grain iterator)."""
   shard = pipeline.Shard(jax.process_index(), jax.process_count())
-  source = pipeline.load_source(
-      config.data.name, config.data.train_split, config.data.data_dir,
-      skip_decoding=("low",) if config.data.degrade_on_the_fly else ())
+  source = pipeline.load_training_source(
+      config.data, skip_decoding=("low",) if config.data.degrade_on_the_fly else ())
   dataset = pipeline.train_dataset(
       source, crop=config.data.crop, global_batch=config.data.batch_size, seed=config.seed,
       tokenizer=text.tokenizer if text else None, shard=shard, augment=config.data.augment,

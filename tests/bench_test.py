@@ -1,5 +1,6 @@
 """The bench plumbing that turns measurements into BENCHMARKS.md (no timings here)."""
 
+import ast
 import gzip
 import json
 import os
@@ -140,6 +141,47 @@ def test_quality_validation_split_is_training_crops_darkened_afresh(data_dir):
     assert e["low"].mean() < 0.5 * old["high"].mean()
   with pytest.raises(ValueError, match="split='train'"):
     quality.split_examples(config, data_dir, "train")
+
+
+@pytest.mark.slow
+def test_quality_heldout_split_is_every_crop_of_photos_training_leaves_out(data_dir, monkeypatch):
+  """`--split=heldout`: its trainings get `data.train_exclude=HELD_OUT` (and a
+  folder of their own), the training source then holds none of those photos,
+  and the table scores all their crops, darkened afresh."""
+  from bench import quality
+  from configs import default
+  from nalsuper_jax.data import pipeline
+  config = default.get_config()
+  held = quality.split_examples(config, data_dir, "heldout")
+  photos = {pipeline.text(e["name"]).rsplit("_", 1)[0] for e in held}
+  assert photos == {p.rstrip("_*") for p in quality.HELD_OUT} and len(held) == 20 * len(photos)
+  train = pipeline.load_source(config.data.name, config.data.train_split, data_dir)
+  stored = {pipeline.text(train[i]["name"]): train[i] for i in range(len(train))}
+  for e in held[::7]:
+    assert not np.array_equal(e["low"], stored[pipeline.text(e["name"])]["low"])
+  commands = {}
+
+  class Trained(Exception):
+    pass
+
+  def evaluate(*args, **kwargs):
+    raise Trained  # the trainings' commands are all this test reads
+
+  monkeypatch.setattr(quality, "train", lambda cmds, jobs: commands.update(cmds))
+  monkeypatch.setattr(quality, "evaluate", evaluate)
+  with pytest.raises(Trained):
+    quality.main(["--split=heldout", "--variants=nalsuper", "--seeds=0", f"--data_dir={data_dir}",
+                  "--root=r"])
+  (cmd,) = commands.values()
+  override = next(a for a in cmd if a.startswith("--config.data.train_exclude="))
+  workdir = next(a for a in cmd if a.startswith("--workdir="))
+  assert "_heldout/seed0/nalsuper" in workdir
+  with config.unlocked():
+    config.data.data_dir = data_dir
+    config.data.train_exclude = ast.literal_eval(override.split("=", 1)[1])  # as main.py parses it
+  kept = pipeline.load_training_source(config.data)
+  assert len(kept) == len(train) - len(held)
+  assert not {pipeline.text(kept[i]["name"]).rsplit("_", 1)[0] for i in range(len(kept))} & photos
 
 
 @pytest.mark.parametrize("argv", [["--no_shipped"], ["--no_shipped", "--workdir=w", "--check"],

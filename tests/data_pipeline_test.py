@@ -10,6 +10,7 @@ import pytest
 from absl import flags
 
 from configs import default as default_config
+from nalsuper_jax import config_check
 from nalsuper_jax.data import degrade, pipeline
 
 
@@ -366,3 +367,28 @@ def test_on_the_fly_degradation_re_exposes_the_context_as_the_crop():
     np.testing.assert_array_equal(out["context"][8:24, 16:32], out["high"])
     assert not np.array_equal(out["context"], photo)
   assert pipeline.context_view(np.zeros((1000, 300, 3))).shape == (125, 38, 3)
+
+
+def test_train_exclude_leaves_photos_out_and_a_pattern_that_matches_nothing_is_an_error(data_dir):
+  """`config.data.train_exclude`: the training source (and so the baselines'
+  fit) holds none of the examples a pattern names; a pattern matching no name,
+  or patterns leaving nothing, are errors naming the field; the config check
+  refuses an empty pattern."""
+  config = default_config.get_config()
+  config.data.data_dir = data_dir
+  names = pipeline.example_names(config.data)
+  config.data.train_exclude = ("china_*", "astronaut_0?")
+  kept = pipeline.load_training_source(config.data)
+  kept_names = [pipeline.text(kept[i]["name"]) for i in range(len(kept))]
+  left_out = [n for n in names if n.startswith("china_") or n.startswith("astronaut_0")]
+  assert len(left_out) == 30 and sorted(kept_names) == sorted(set(names) - set(left_out))
+  config.data.train_exclude = ("chna_*",)
+  with pytest.raises(ValueError, match=r"config\.data\.train_exclude=\['chna_\*'\].*match no "
+                                       r"example name"):
+    pipeline.load_training_source(config.data)
+  config.data.train_exclude = ("*",)
+  with pytest.raises(ValueError, match="leaves no training example"):
+    pipeline.load_training_source(config.data)
+  config.data.train_exclude = ("china_*", "")
+  with pytest.raises(config_check.ConfigError, match=r"config\.data\.train_exclude=\('china_\*', ''\)"):
+    config_check.validate(config)

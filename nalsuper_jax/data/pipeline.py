@@ -16,6 +16,7 @@ equal length (marked `valid=False`) so hosts run the same number of steps.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import functools
 import math
 import os
@@ -82,7 +83,7 @@ class PairedCropFlipRotate(grain.transforms.RandomMap):
     self.context = context
 
   def random_map(self, element, rng: np.random.Generator):
-    keys = [k for k in ("low", "high") if k in element]
+    keys = [k for k in IMAGE_KEYS if k in element]
     images = [np.asarray(element[k]) for k in keys]
     if any(image.shape != images[0].shape for image in images):
       raise ValueError(f"{text(element.get('name', '?'))}: low {images[0].shape} != "
@@ -277,7 +278,8 @@ class DropKeys(grain.transforms.Map):
     return {k: v for k, v in element.items() if k not in self.keys}
 
 
-TRAIN_KEYS = ("low", "high", "ids", "mask")
+IMAGE_KEYS = ("low", "high")  # the image features of a paired example
+TRAIN_KEYS = (*IMAGE_KEYS, "ids", "mask")
 
 
 class DataNotBuilt(FileNotFoundError):
@@ -345,6 +347,63 @@ def load_source(name: str, split: str, data_dir: str | None, *,
         f"{data_dir!r} ({reason}); build it with: tfds build tfds_builders/{folder} "
         f"--data_dir={data_dir or '<dir>'}"
         + ("" if folder == "synthetic_lowlight" else " --manual_dir=<downloaded files>")) from None
+
+
+class Subset:
+  """Records `indices` of `source`, in that order: a split with some examples left out."""
+
+  def __init__(self, source, indices: Sequence[int]):
+    self.source, self.indices = source, list(indices)
+
+  def __len__(self) -> int:
+    return len(self.indices)
+
+  def __getitem__(self, index):
+    return self.source[self.indices[index]]
+
+  def __getattr__(self, name):  # dataset_info, ...: the wrapped source's
+    if name == "source":  # not set yet (unpickling in a grain worker)
+      raise AttributeError(name)
+    return getattr(self.source, name)
+
+
+def names_matching(names: Sequence[str], patterns: Sequence[str], what: str) -> list[bool]:
+  """Per name, whether a shell-style pattern (`fnmatch`) matches it; a pattern that
+  matches no name is an error naming it (a typo would silently leave nothing out)."""
+  hits = [[fnmatch.fnmatchcase(n, p) for n in names] for p in patterns]
+  unused = [p for p, h in zip(patterns, hits) if not any(h)]
+  if unused:
+    raise ValueError(f"{what}: pattern(s) {unused} match no example name "
+                     f"(names look like {sorted(names)[:3]})")
+  return [any(column) for column in zip(*hits)] if hits else [False] * len(names)
+
+
+def load_training_source(data: Mapping[str, Any], *, skip_decoding: Sequence[str] = ()):
+  """`config.data`'s training split without the examples `data.train_exclude` names.
+
+  For choosing a recipe on photos training never saw: e.g. `("china_*",)`
+  leaves out every crop of one photo of the embedded set (bench.quality
+  --split=heldout). Names are read with the images left encoded.
+  """
+  source = load_source(data["name"], data["train_split"], data["data_dir"],
+                       skip_decoding=skip_decoding)
+  patterns = tuple(data.get("train_exclude") or ())  # configs written before the field: none
+  if not patterns:
+    return source
+  names = example_names(data)
+  what = f"config.data.train_exclude={list(patterns)} (split {data['train_split']!r})"
+  left_out = names_matching(names, patterns, what)
+  keep = [i for i, out in enumerate(left_out) if not out]
+  if not keep:
+    raise ValueError(f"{what}: leaves no training example")
+  return Subset(source, keep)
+
+
+def example_names(data: Mapping[str, Any], split: str | None = None) -> list[str]:
+  """The example names of a split (the training split by default), in record order."""
+  source = load_source(data["name"], split or data["train_split"], data["data_dir"],
+                       skip_decoding=IMAGE_KEYS)
+  return [text(source[i]["name"]) for i in range(len(source))]
 
 
 def per_process_batch(global_batch: int, shard: Shard) -> int:
@@ -420,7 +479,7 @@ def train_dataset(source: Sequence[Mapping[str, Any]], *, crop: int, global_batc
   if degradation is not None:
     keep = tokenizer is not None and caption_augment.default > 0 and caption_augment.default_as_shot
     ds = ds.random_map(degrade_lib.SyntheticLowLight(degradation, keep_as_shot=keep))
-  keys = ("low", "high")
+  keys = IMAGE_KEYS
   if tokenizer is not None:
     if describes:
       contents = caption_contents(source) if caption_augment.swap else ()
