@@ -30,7 +30,7 @@ fitting the training photos). `--split=heldout` trains without two of the
 demo's photos (`HELD_OUT`, via `config.data.train_exclude`, in trainings of
 their own) and scores every crop of them darkened afresh: photos training
 never saw, like the test split's.
-Writes bench/results/quality[_<variants>][-validation]-<backend>-<date>.json.
+Writes bench/results/quality[_<variants>][-validation|-heldout]-<backend>-<date>.json.
 """
 
 from __future__ import annotations
