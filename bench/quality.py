@@ -283,11 +283,12 @@ def demo_check(summary: dict) -> str:
 
 
 def _cell(x: dict, digits: int) -> str:
-  return f"{x['mean']:.{digits}f}" + (f" ± {x['std']:.{digits}f}" if x["std"] else "")
+  shown = round(x["std"], digits)  # float noise between seeds prints no "± 0.000"
+  return f"{x['mean']:.{digits}f}" + (f" ± {x['std']:.{digits}f}" if shown else "")
 
 
 def markdown(summary: dict[str, dict]) -> str:
-  """Mean ± sample std over seeds (no ± where every seed gave the same value)."""
+  """Mean ± sample std over seeds (no ± where the seeds agree to the printed digits)."""
   lines = ["| method | PSNR | SSIM | PSNR (GT-mean) | SSIM (GT-mean) |", "|---|---|---|---|---|"]
   for key, label in ((k, v) for k, v in LABELS.items() if k in summary):
     r = summary[key]
