@@ -136,14 +136,9 @@ def split_examples(config, data_dir: str, split: str) -> list[dict]:
         pipeline.load_source(config.data.name, config.data.train_split, data_dir),
         degradation, VALIDATION_IMAGES)
   if split == "heldout":
-    where = {"name": config.data.name, "train_split": config.data.train_split,
-             "data_dir": data_dir}
-    held = pipeline.names_matching(pipeline.example_names(where), HELD_OUT,
-                                   "bench.quality.HELD_OUT")
-    source = pipeline.Subset(
-        pipeline.load_source(config.data.name, config.data.train_split, data_dir),
-        [i for i, h in enumerate(held) if h])
-    return common.redarkened(source, degradation, len(source))
+    held, _ = pipeline.split_by_names(config.data.name, config.data.train_split, data_dir,
+                                      HELD_OUT, "bench.quality.HELD_OUT")
+    return common.redarkened(held, degradation, len(held))
   raise ValueError(f"split={split!r}: expected one of {SPLITS}")
 
 
@@ -226,13 +221,10 @@ def exposure_rows(highs: list[np.ndarray], captioned: list[np.ndarray],
     appearance = captions.describe(high)
     lo, hi = captions.phrase_luma_range(appearance)
     rows.append({"phrase": appearance.exposure_phrase, "phrase_range": [lo, hi],
-                 "reference": _luma(np.asarray(high, np.float32) / 255.0),
-                 "caption": _luma(with_caption), "default_prompt": _luma(with_default)})
+                 "reference": captions.mean_luma(np.asarray(high, np.float32) / 255.0),
+                 "caption": captions.mean_luma(with_caption),
+                 "default_prompt": captions.mean_luma(with_default)})
   return rows
-
-
-def _luma(rgb: np.ndarray) -> float:
-  return float((np.asarray(rgb, np.float32) @ captions.LUMA).mean())
 
 
 def exposure_check(tables: list[dict], seeds: list[int]) -> str:

@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw
 from bench import common
 from nalsuper_jax import checkpoints
 from nalsuper_jax.data import pipeline
-from nalsuper_jax.data.captions import LUMA  # the caption describer's luma weights
+from nalsuper_jax.data.captions import mean_luma  # as the caption describer measures it
 from nalsuper_jax.enhance import Enhancer, photo_io
 
 PROMPTS = ("a dark photo", "a dim photo", "a well-exposed photo", "a bright photo")
@@ -30,7 +30,7 @@ PROMPTS = ("a dark photo", "a dim photo", "a well-exposed photo", "a bright phot
 
 def control_table(enhancer, images, prompts=PROMPTS) -> dict:
   """{prompt: mean luma}, per-image lumas and the monotonic count."""
-  lumas = np.array([[float((enhancer(img, prompt=p) @ LUMA).mean()) for p in prompts]
+  lumas = np.array([[mean_luma(enhancer(img, prompt=p)) for p in prompts]
                     for img in images])
   monotonic = np.all(np.diff(lumas, axis=1) > 0, axis=1)
   return {"prompts": list(prompts), "mean_luma": dict(zip(prompts, lumas.mean(0).tolist())),

@@ -160,12 +160,14 @@ def _kernel_grad_pieces(batch: int, out_spatial: Sequence[int], features: int,
   return [(b, t) for t in tiles for b in batches]
 
 
+def _undilated(args: _ConvArgs) -> bool:
+  return all(d is None or all(v == 1 for v in d) for d in (args.lhs_dilation, args.rhs_dilation))
+
+
 def _strided_2d(lhs: Array, args: _ConvArgs) -> bool:
   """A strided, undilated, ungrouped NHWC/HWIO convolution with no negative padding."""
-  undilated = all(d is None or all(v == 1 for v in d)
-                  for d in (args.lhs_dilation, args.rhs_dilation))
   return (lhs.ndim == 4 and _channels_last(4, args) and any(s > 1 for s in args.window_strides)
-          and undilated and args.feature_group_count == 1
+          and _undilated(args) and args.feature_group_count == 1
           and (isinstance(args.padding, str) or all(lo >= 0 for lo, _ in args.padding)))
 
 
@@ -260,8 +262,7 @@ def _is_pointwise(lhs: Array, rhs: Array, args: _ConvArgs) -> bool:
   """A 1x1, stride-1, undilated, ungrouped convolution in channels-last layout."""
   return (_channels_last(lhs.ndim, args) and all(k == 1 for k in rhs.shape[:-2])
           and all(s == 1 for s in args.window_strides) and args.feature_group_count == 1
-          and all(d is None or all(v == 1 for v in d)
-                  for d in (args.lhs_dilation, args.rhs_dilation))
+          and _undilated(args)
           and (isinstance(args.padding, str) or all(p == (0, 0) for p in args.padding)))
 
 

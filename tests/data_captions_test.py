@@ -142,10 +142,10 @@ def test_relight_measures_the_reference_and_gives_the_crop_the_same_gain():
     crop, whole = captions.relight(corner, np.random.default_rng(i), reference=photo)
     word = captions.describe(whole).exposure
     lo, hi = captions._exposure_range(word)
-    assert lo <= captions._mean_luma(whole.astype(np.float32) / 255) < hi
+    assert lo <= captions.mean_luma(whole.astype(np.float32) / 255) < hi
     # the same gain on both: the corner of the relit photo is the relit corner
     np.testing.assert_array_equal(whole[top:top + 32, left:left + 32], crop)
-    ranges.setdefault(word, []).append(captions._mean_luma(crop.astype(np.float32) / 255))
+    ranges.setdefault(word, []).append(captions.mean_luma(crop.astype(np.float32) / 255))
   assert len(ranges) == 4
   # the dark corner stays darker than the word the whole photo was given
   assert all(max(v) < captions._exposure_range(w)[1] for w, v in ranges.items())

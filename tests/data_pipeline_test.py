@@ -376,7 +376,7 @@ def test_train_exclude_leaves_photos_out_and_a_pattern_that_matches_nothing_is_a
   refuses an empty pattern."""
   config = default_config.get_config()
   config.data.data_dir = data_dir
-  names = pipeline.example_names(config.data)
+  names = pipeline.example_names(config.data.name, config.data.train_split, data_dir)
   config.data.train_exclude = ("china_*", "astronaut_0?")
   kept = pipeline.load_training_source(config.data)
   kept_names = [pipeline.text(kept[i]["name"]) for i in range(len(kept))]

@@ -160,7 +160,8 @@ def caption(content: str, high: np.ndarray) -> str:
   return f"{content}, {appearance}" if content else appearance
 
 
-def _mean_luma(rgb: np.ndarray) -> float:
+def mean_luma(rgb: np.ndarray) -> float:
+  """Mean Rec.709 luma of RGB in [0, 1] (what the exposure words are measured on)."""
   return float((rgb @ LUMA).mean())
 
 
@@ -183,7 +184,7 @@ def relight(high: np.ndarray, rng: np.random.Generator,
   a, b = np.log(1 / 256), np.log(256.0)
   for _ in range(RELIGHT_STEPS):
     mid = 0.5 * (a + b)
-    if _mean_luma(degrade.linear_to_srgb(lin * np.exp(mid))) < target:
+    if mean_luma(degrade.linear_to_srgb(lin * np.exp(mid))) < target:
       a = mid
     else:
       b = mid

@@ -385,24 +385,31 @@ def load_training_source(data: Mapping[str, Any], *, skip_decoding: Sequence[str
   leaves out every crop of one photo of the embedded set (bench.quality
   --split=heldout). Names are read with the images left encoded.
   """
-  source = load_source(data["name"], data["train_split"], data["data_dir"],
-                       skip_decoding=skip_decoding)
   patterns = tuple(data.get("train_exclude") or ())  # configs written before the field: none
   if not patterns:
-    return source
-  names = example_names(data)
+    return load_source(data["name"], data["train_split"], data["data_dir"],
+                       skip_decoding=skip_decoding)
   what = f"config.data.train_exclude={list(patterns)} (split {data['train_split']!r})"
-  left_out = names_matching(names, patterns, what)
-  keep = [i for i, out in enumerate(left_out) if not out]
-  if not keep:
+  _, kept = split_by_names(data["name"], data["train_split"], data["data_dir"], patterns, what,
+                           skip_decoding=skip_decoding)
+  if not len(kept):
     raise ValueError(f"{what}: leaves no training example")
-  return Subset(source, keep)
+  return kept
 
 
-def example_names(data: Mapping[str, Any], split: str | None = None) -> list[str]:
-  """The example names of a split (the training split by default), in record order."""
-  source = load_source(data["name"], split or data["train_split"], data["data_dir"],
-                       skip_decoding=IMAGE_KEYS)
+def split_by_names(name: str, split: str, data_dir: str | None, patterns: Sequence[str],
+                   what: str, *, skip_decoding: Sequence[str] = ()) -> tuple[Subset, Subset]:
+  """(the examples of a split that a pattern names, the others), in record order;
+  `what` names the patterns in the error for one that matches nothing."""
+  source = load_source(name, split, data_dir, skip_decoding=skip_decoding)
+  matched = names_matching(example_names(name, split, data_dir), patterns, what)
+  return (Subset(source, [i for i, m in enumerate(matched) if m]),
+          Subset(source, [i for i, m in enumerate(matched) if not m]))
+
+
+def example_names(name: str, split: str, data_dir: str | None) -> list[str]:
+  """The example names of a split, in record order (images left encoded)."""
+  source = load_source(name, split, data_dir, skip_decoding=IMAGE_KEYS)
   return [text(source[i]["name"]) for i in range(len(source))]
 
 
