@@ -37,6 +37,8 @@ def get_config() -> ml_collections.ConfigDict:
       caption_swap=0.35,             # P(caption -> another example's content + crop's appearance)
       caption_relight=0.15,          # P(target re-exposed to a random exposure word, caption
                                      #   "a <word> photo", same input)
+      caption_relight_full=False,    # True: a relit target's caption is its content plus
+                                     #   its appearance words, not "a <word> photo"
       caption_default=0.1,           # P(caption -> config.eval.default_prompt, target kept):
                                      #   the prompt a user gets means the scene's usual look
       caption_default_as_shot=True,  # that target is the photo as shot, without the

@@ -209,6 +209,16 @@ def test_caption_augmentation_replaces_captions_by_the_crops_appearance():
   for e in relit:
     assert e["caption"] == f"a {captions.describe(e['high']).exposure} photo"
     np.testing.assert_array_equal(e["low"], ramp["low"])  # same input, new target
+  # relight_full: the relit target's own appearance words after the content, the
+  # same targets and input as the short form (the same draws).
+  full = pipeline.AugmentCaption(pipeline.CaptionAugment(relight=1.0, relight_full=True))
+  with_content = {**ramp, "content": "a cat on a sofa"}
+  for i, short_form in enumerate(relit):
+    e = full.random_map(with_content, np.random.default_rng(i))
+    np.testing.assert_array_equal(e["high"], short_form["high"])
+    np.testing.assert_array_equal(e["low"], ramp["low"])
+    assert e["caption"] == f"a cat on a sofa, {captions.describe(e['high']).text()}"
+  assert full.random_map(ramp, np.random.default_rng(0))["caption"] == relit[0]["caption"]
   # Draws map to kinds by cumulative probability in KINDS order; a kind at 0 is never drawn.
   spread = pipeline.CaptionAugment(appearance=0.1, swap=0.2, relight=0.3, default=0.1,
                                    default_prompt="a photo")
@@ -285,6 +295,7 @@ def test_caption_augment_from_config_reads_the_default_prompt():
   assert augment.default == 0.1 and augment.default_prompt == config.eval.default_prompt
   assert augment.relight == config.data.caption_relight
   assert augment.default_as_shot == config.data.caption_default_as_shot
+  assert augment.relight_full == config.data.caption_relight_full
 
 
 def test_caption_contents_strip_the_describers_words():

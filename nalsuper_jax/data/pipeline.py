@@ -129,7 +129,10 @@ class CaptionAugment:
   shot, without the random re-exposure the other captions describe: the
   prompt then means "as the photographer exposed it" (what held-out photos
   are scored against), and its targets carry no brightness the input cannot
-  tell.
+  tell. With `relight_full`, a relit target's caption is its content followed
+  by the relit target's appearance words (the form test captions take), not
+  "a <word> photo": the words must set brightness in long captions too, where
+  otherwise the content words, which identify a photo, predict it.
   """
   appearance: float = 0.0
   exposure: float = 0.0
@@ -138,6 +141,7 @@ class CaptionAugment:
   default: float = 0.0
   default_prompt: str = ""
   default_as_shot: bool = False
+  relight_full: bool = False
 
   # Draw order. `default` comes last so that with it at 0 every other draw is
   # as it was before it existed.
@@ -168,7 +172,8 @@ class CaptionAugment:
     """From config.data.caption_* and config.eval.default_prompt."""
     d = config.data
     return cls(d.caption_appearance, d.caption_exposure, d.caption_swap, d.caption_relight,
-               d.caption_default, config.eval.default_prompt, d.caption_default_as_shot)
+               d.caption_default, config.eval.default_prompt, d.caption_default_as_shot,
+               d.caption_relight_full)
 
   @property
   def active(self) -> bool:
@@ -229,21 +234,28 @@ class AugmentCaption(grain.transforms.RandomMap):
       context = element.get("context")
       high, context = captions_lib.relight(np.asarray(element["high"]), rng,
                                            None if context is None else np.asarray(context))
-      word = captions_lib.describe(high if context is None else context).exposure
-      return {**element, "high": high, "caption": f"a {word} photo",
+      looks = captions_lib.describe(high if context is None else context)
+      if a.relight_full and "content" in element:
+        caption = _with_content(element["content"], looks)
+      else:
+        caption = f"a {looks.exposure} photo"
+      return {**element, "high": high, "caption": caption,
               **({} if context is None else {"context": context})}
     looks = captions_lib.describe(np.asarray(element.get("context", element["high"])))
     if kind is None:        # kept: its content, re-described from the final target
-      content = element["content"]
-      caption = f"{content}, {looks.text()}" if content else looks.text()
+      caption = _with_content(element["content"], looks)
     elif kind == "appearance":
       caption = looks.text()
     elif kind == "exposure":
       caption = f"a {looks.exposure} photo"
     else:                   # swap
-      content = self.contents[int(rng.integers(len(self.contents)))]
-      caption = f"{content}, {looks.text()}" if content else looks.text()
+      caption = _with_content(self.contents[int(rng.integers(len(self.contents)))], looks)
     return {**element, "caption": caption}
+
+
+def _with_content(content: str, looks: captions_lib.Appearance) -> str:
+  """A caption: content words (if any), then the appearance words."""
+  return f"{content}, {looks.text()}" if content else looks.text()
 
 
 class Tokenize(grain.transforms.Map):
