@@ -35,6 +35,8 @@ def get_config() -> ml_collections.ConfigDict:
       caption_appearance=0.1,        # P(caption -> the crop's appearance words only)
       caption_exposure=0.1,          # P(caption -> "a <exposure> photo")
       caption_swap=0.35,             # P(caption -> another example's content + crop's appearance)
+      caption_invented=0.0,          # P(caption -> invented content + crop's appearance:
+                                     #   captions.CONTENT_WORDS)
       caption_relight=0.15,          # P(target re-exposed to a random exposure word, caption
                                      #   "a <word> photo", same input)
       caption_relight_full=False,    # True: a relit target's caption is its content plus

@@ -183,3 +183,17 @@ def test_content_of_undoes_caption_for_every_appearance():
                "bright, normal contrast, warm white balance",
                "x, dark, low contrast, neutral white balance, muted colours, grey tones"]:
     assert captions.content_of(hand) == hand
+
+
+def test_invented_content_draws_every_part_and_parses_back_as_content():
+  """Invented content is a content phrase like any other: `content_of` keeps
+  all of it (light words in the content are not taken for appearance words)."""
+  rng = np.random.default_rng(0)
+  phrases = [captions.invented_content(rng) for _ in range(400)]
+  for kind, words in captions.CONTENT_WORDS.items():
+    assert all(any(f" {w} " in f" {p} " for p in phrases) for w in words), kind
+  photo = np.full((8, 8, 3), 120, np.uint8)
+  for p in phrases[:50]:
+    assert captions.content_of(captions.caption(p, photo)) == p
+  assert phrases[0] == captions.invented_content(np.random.default_rng(0))
+  assert all(p.startswith(("a ", "an ")) and not p.startswith(("a a", "a e", "a o")) for p in phrases)

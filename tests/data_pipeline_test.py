@@ -209,6 +209,13 @@ def test_caption_augmentation_replaces_captions_by_the_crops_appearance():
   for e in relit:
     assert e["caption"] == f"a {captions.describe(e['high']).exposure} photo"
     np.testing.assert_array_equal(e["low"], ramp["low"])  # same input, new target
+  # invented: content no training caption has, then the crop's own appearance.
+  invent = pipeline.AugmentCaption(pipeline.CaptionAugment(invented=1.0))
+  invented = [invent.random_map(dark, np.random.default_rng(i))["caption"] for i in range(40)]
+  looks = captions.describe(dark["high"]).text()
+  assert all(c.endswith(f", {looks}") and not c.startswith("a cat") for c in invented)
+  assert len(set(invented)) > 30  # varied, not one phrase
+  assert captions.content_of(invented[0]) == invented[0][:-len(looks) - 2]
   # relight_full: the relit target's own appearance words after the content, the
   # same targets and input as the short form (the same draws).
   full = pipeline.AugmentCaption(pipeline.CaptionAugment(relight=1.0, relight_full=True))
@@ -225,6 +232,7 @@ def test_caption_augmentation_replaces_captions_by_the_crops_appearance():
   assert [spread.choose(u) for u in (0.0, 0.09, 0.11, 0.29, 0.31, 0.59, 0.61, 0.69, 0.71, 0.99)
           ] == ["appearance", "appearance", "swap", "swap", "relight", "relight", "default",
                 "default", None, None]
+  assert dataclasses.replace(spread, invented=0.2).choose(0.75) == "invented"
   with pytest.raises(ValueError, match="sum to at most 1"):
     pipeline.CaptionAugment(appearance=0.7, exposure=0.4)
   with pytest.raises(ValueError, match="contents"):
@@ -296,6 +304,7 @@ def test_caption_augment_from_config_reads_the_default_prompt():
   assert augment.relight == config.data.caption_relight
   assert augment.default_as_shot == config.data.caption_default_as_shot
   assert augment.relight_full == config.data.caption_relight_full
+  assert augment.invented == config.data.caption_invented
 
 
 def test_caption_contents_strip_the_describers_words():

@@ -160,6 +160,38 @@ def caption(content: str, high: np.ndarray) -> str:
   return f"{content}, {appearance}" if content else appearance
 
 
+# Words for invented content (`invented_content`): scenes no training photo
+# shows, with light and colour words of their own ("dark", "sunlit", "black")
+# that say nothing about the target's exposure, which only the appearance
+# words name. A caption's content from a user is arbitrary; with a handful of
+# training photos the network otherwise reads brightness from the content's
+# words (BENCHMARKS.md, "Content words").
+CONTENT_WORDS: dict[str, tuple[str, ...]] = {
+    "adjective": ("dark", "black", "white", "bright", "sunlit", "shadowy", "pale", "golden",
+                  "grey", "red", "blue", "green", "yellow", "brown", "silver", "old", "small",
+                  "large", "wooden", "glass", "stone", "wet", "snowy", "rusty", "quiet",
+                  "busy", "night-time", "misty", "shiny", "faded"),
+    "subject": ("dog", "bicycle", "house", "boat", "tree", "child", "car", "lamp", "bridge",
+                "horse", "chair", "train", "church", "mountain", "bird", "window", "statue",
+                "market stall", "teapot", "guitar", "fence", "tower", "sheep", "kettle",
+                "street sign", "violin", "bus", "garden", "doorway", "fisherman"),
+    "relation": ("on", "beside", "in front of", "under", "near", "behind", "inside", "above",
+                 "along"),
+    "place": ("a beach", "a forest", "a city street", "a kitchen", "a field", "a harbour",
+              "a desert", "a library", "a snowy road", "a night sky", "a river", "a shop",
+              "a courtyard", "a cave", "a stage", "a meadow", "a parking lot", "a hallway",
+              "a cliff", "a village square"),
+}
+
+
+def invented_content(rng: np.random.Generator) -> str:
+  """A random content phrase, "a <adjective> <subject> <relation> <place>"
+  (each part drawn uniformly from `CONTENT_WORDS`)."""
+  a, s, r, p = (CONTENT_WORDS[k][int(rng.integers(len(CONTENT_WORDS[k])))]
+                for k in ("adjective", "subject", "relation", "place"))
+  return f"{'an' if a[0] in 'aeiou' else 'a'} {a} {s} {r} {p}"
+
+
 def mean_luma(rgb: np.ndarray) -> float:
   """Mean Rec.709 luma of RGB in [0, 1] (what the exposure words are measured on)."""
   return float((rgb @ LUMA).mean())

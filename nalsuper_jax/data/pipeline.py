@@ -117,7 +117,10 @@ class CaptionAugment:
   content followed by the crop's appearance. With a few photos, content words
   identify each photo and the network learns per-photo brightness from them
   instead of obeying the appearance words; seeing every target under every
-  content teaches that content does not set the exposure. `relight`: the
+  content teaches that content does not set the exposure. `invented`: as
+  `swap`, with content invented from `captions.CONTENT_WORDS` (scenes and
+  light words no training caption has), so that unseen content, as every
+  user's is, does not set it either. `relight`: the
   target is re-exposed to a random exposure word's luminance range and the
   caption becomes "a <that word> photo", `low` unchanged -- the same input
   under different words, so the words (not only the input) set brightness.
@@ -142,10 +145,12 @@ class CaptionAugment:
   default_prompt: str = ""
   default_as_shot: bool = False
   relight_full: bool = False
+  invented: float = 0.0
 
-  # Draw order. `default` comes last so that with it at 0 every other draw is
-  # as it was before it existed.
-  KINDS: ClassVar[tuple[str, ...]] = ("appearance", "exposure", "swap", "relight", "default")
+  # Draw order. Kinds added later come last, so that with them at 0 every
+  # other draw is as it was before they existed.
+  KINDS: ClassVar[tuple[str, ...]] = ("appearance", "exposure", "swap", "relight", "default",
+                                      "invented")
 
   @property
   def probabilities(self) -> tuple[float, ...]:
@@ -173,7 +178,7 @@ class CaptionAugment:
     d = config.data
     return cls(d.caption_appearance, d.caption_exposure, d.caption_swap, d.caption_relight,
                d.caption_default, config.eval.default_prompt, d.caption_default_as_shot,
-               d.caption_relight_full)
+               d.caption_relight_full, d.caption_invented)
 
   @property
   def active(self) -> bool:
@@ -248,6 +253,8 @@ class AugmentCaption(grain.transforms.RandomMap):
       caption = looks.text()
     elif kind == "exposure":
       caption = f"a {looks.exposure} photo"
+    elif kind == "invented":
+      caption = _with_content(captions_lib.invented_content(rng), looks)
     else:                   # swap
       caption = _with_content(self.contents[int(rng.integers(len(self.contents)))], looks)
     return {**element, "caption": caption}
