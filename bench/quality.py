@@ -166,6 +166,7 @@ def evaluate(root: pathlib.Path, data_dir: str, variants=tuple(VARIANTS),
     table["nalsuper_caption"] = score(captioned)
     table["nalsuper_default_prompt"] = score(default)
     table["_exposure"] = exposure_rows(highs, captioned, default)
+    table["_content"] = content_rows(full, lows, highs, caps)
     shuffled = caps[1:] + caps[:1]
     table["nalsuper_shuffled_captions"] = score([full(l, c) for l, c in zip(lows, shuffled)])
     table["_control"] = control_table(full, lows)
@@ -225,6 +226,43 @@ def exposure_rows(highs: list[np.ndarray], captioned: list[np.ndarray],
                  "caption": captions.mean_luma(with_caption),
                  "default_prompt": captions.mean_luma(with_default)})
   return rows
+
+
+# Content phrases no caption of the demo's photos has, and none of
+# `captions.CONTENT_WORDS` (trained with `caption_invented`): a dark and a
+# bright scene. Prefixed to each image's own appearance words, they should
+# leave the output's brightness where the appearance words alone put it.
+CONTENT_PROBES = ("a coal miner's lantern in a gloomy tunnel",
+                  "a gleaming snowfield under a blazing noon sun")
+
+
+def content_rows(net, lows: list[np.ndarray], highs: list[np.ndarray],
+                 caps: list[str]) -> dict[str, dict]:
+  """Whether a caption's content words move the output's brightness: the
+  mean output luma minus the reference's (bias) and its mean absolute value,
+  with each image's caption, with its appearance words alone, and with each
+  of `CONTENT_PROBES` before them."""
+  looks = [captions.describe(h).text() for h in highs]
+  prompts = {"caption": caps, "appearance words only": looks}
+  prompts |= {f"'{p}', appearance words": [f"{p}, {l}" for l in looks] for p in CONTENT_PROBES}
+  ref = np.array([captions.mean_luma(np.asarray(h, np.float32) / 255.0) for h in highs])
+  rows = {}
+  for name, texts in prompts.items():
+    err = np.array([captions.mean_luma(net(l, t)) for l, t in zip(lows, texts)]) - ref
+    rows[name] = {"bias": float(err.mean()), "abs_error": float(np.abs(err).mean())}
+  return rows
+
+
+def content_check(tables: list[dict], seeds: list[int]) -> str:
+  """One sentence: per seed, the luma bias and mean |error| of each prompt of
+  `content_rows`."""
+  parts = []
+  for seed, table in zip(seeds, tables):
+    rows = table["_content"]
+    parts.append(f"seed {seed}: " + ", ".join(
+        f"{name} {r['bias']:+.3f} / {r['abs_error']:.3f}" for name, r in rows.items()))
+  return ("Content words (output luma minus the reference's: mean / mean absolute, "
+          "NaLSuper): " + "; ".join(parts) + ".")
 
 
 def exposure_check(tables: list[dict], seeds: list[int]) -> str:
@@ -377,6 +415,8 @@ def main(argv=None) -> dict:
     print(demo_check(summary))
   if "_exposure" in tables[0]:
     print(exposure_check(tables, seeds))
+  if "_content" in tables[0]:
+    print(content_check(tables, seeds))
   command = common.command("quality", argv)
   name = "quality" if variants == tuple(VARIANTS) else "quality_" + "+".join(variants)
   name += "" if args.split == "test" else "-" + args.split

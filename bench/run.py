@@ -185,7 +185,9 @@ def quality_table(q: dict) -> str:
           + quality.markdown(q["table"]) + "\n\n" + quality.verdict(q["table"])
           + ("\n\n" + quality.demo_check(q["table"]) if "_demo" in q["table"] else "")
           + ("\n\n" + quality.exposure_check(q["per_seed"], q.get("seeds", [0]))
-             if "_exposure" in q.get("per_seed", [{}])[0] else ""))
+             if "_exposure" in q.get("per_seed", [{}])[0] else "")
+          + ("\n\n" + quality.content_check(q["per_seed"], q.get("seeds", [0]))
+             if "_content" in q.get("per_seed", [{}])[0] else ""))
 
 
 def control_table(c: dict) -> str:

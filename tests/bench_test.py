@@ -462,6 +462,36 @@ def test_quality_exposure_rows_say_whether_the_caption_set_the_brightness():
                                      "per_seed": [{"_exposure": rows}]})
 
 
+def test_quality_content_rows_measure_how_content_words_move_the_brightness():
+  """`content_rows` prompts with the caption, the appearance words alone and
+  each probe before them, and reports each prompt's luma bias against the
+  reference; `content_check` and `bench.run`'s quality block carry them."""
+  from bench import quality
+  from nalsuper_jax.data import captions
+  high = np.full((8, 8, 3), 110, np.uint8)
+  reference = captions.mean_luma(high / 255.0)
+  seen = []
+
+  def net(low, text):  # brightness from the words: "gloomy" darkens, "gleaming" brightens
+    seen.append(text)
+    return np.full_like(low, reference - 0.1 * ("gloomy" in text) + 0.2 * ("gleaming" in text))
+
+  rows = quality.content_rows(net, [np.zeros((8, 8, 3), np.float32)] * 2, [high, high],
+                              ["a cat, gloomy", "a dog"])
+  looks = captions.describe(high).text()
+  assert seen[2:4] == [looks, looks] and seen[4].startswith(quality.CONTENT_PROBES[0])
+  assert rows["caption"]["bias"] == pytest.approx(-0.05, abs=1e-5)
+  assert rows["caption"]["abs_error"] == pytest.approx(0.05, abs=1e-5)
+  assert rows["appearance words only"]["abs_error"] == pytest.approx(0.0, abs=1e-5)
+  dark, bright = (rows[f"'{p}', appearance words"]["bias"] for p in quality.CONTENT_PROBES)
+  assert dark == pytest.approx(-0.1, abs=1e-5) and bright == pytest.approx(0.2, abs=1e-5)
+  check = quality.content_check([{"_content": rows}], [3])
+  assert "seed 3: caption -0.050 / 0.050, appearance words only +0.000 / 0.000" in check
+  summary = quality.summarise([_seed_table(0.0)], [3])
+  assert check in run.quality_table({"steps": 600, "crop": 96, "seeds": [3], "table": summary,
+                                     "per_seed": [{"_content": rows}]})
+
+
 def test_quality_with_some_networks_only():
   """--variants=nalsuper (the demo on every seed) gives the baselines, NaLSuper's
   rows, the comparison they allow and the demo check; text-free alone, no claim."""
