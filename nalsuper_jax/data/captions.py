@@ -155,9 +155,12 @@ def describe(image: np.ndarray) -> Appearance:
 
 def caption(content: str, high: np.ndarray) -> str:
   """The full caption of a pair: its content, then its target's appearance."""
-  appearance = describe(high).text()
-  content = content.strip().rstrip(".,")
-  return f"{content}, {appearance}" if content else appearance
+  return with_content(content.strip().rstrip(".,"), describe(high))
+
+
+def with_content(content: str, looks: Appearance) -> str:
+  """A caption's text: the content words (if any), then the appearance words."""
+  return f"{content}, {looks.text()}" if content else looks.text()
 
 
 # Words for invented content (`invented_content`): scenes no training photo

@@ -241,28 +241,24 @@ class AugmentCaption(grain.transforms.RandomMap):
                                            None if context is None else np.asarray(context))
       looks = captions_lib.describe(high if context is None else context)
       if a.relight_full and "content" in element:
-        caption = _with_content(element["content"], looks)
+        caption = captions_lib.with_content(element["content"], looks)
       else:
         caption = f"a {looks.exposure} photo"
       return {**element, "high": high, "caption": caption,
               **({} if context is None else {"context": context})}
     looks = captions_lib.describe(np.asarray(element.get("context", element["high"])))
     if kind is None:        # kept: its content, re-described from the final target
-      caption = _with_content(element["content"], looks)
+      caption = captions_lib.with_content(element["content"], looks)
     elif kind == "appearance":
       caption = looks.text()
     elif kind == "exposure":
       caption = f"a {looks.exposure} photo"
     elif kind == "invented":
-      caption = _with_content(captions_lib.invented_content(rng), looks)
+      caption = captions_lib.with_content(captions_lib.invented_content(rng), looks)
     else:                   # swap
-      caption = _with_content(self.contents[int(rng.integers(len(self.contents)))], looks)
+      content = self.contents[int(rng.integers(len(self.contents)))]
+      caption = captions_lib.with_content(content, looks)
     return {**element, "caption": caption}
-
-
-def _with_content(content: str, looks: captions_lib.Appearance) -> str:
-  """A caption: content words (if any), then the appearance words."""
-  return f"{content}, {looks.text()}" if content else looks.text()
 
 
 class Tokenize(grain.transforms.Map):
