@@ -52,7 +52,8 @@ def validate(config: ml_collections.ConfigDict) -> NaLSuperConfig:
   try:  # the pipeline's own rule
     pipeline.CaptionAugment.from_config(config)
   except ValueError as e:
-    raise ConfigError(f"config.data.caption_appearance/exposure/swap/relight/default/invented: {e}") from None
+    raise ConfigError("config.data.caption_appearance/exposure/swap/relight/default/invented: "
+                      f"{e}") from None
   _require(t.steps > 0, f"config.train.steps={t.steps} must be positive")
   _require(0 <= t.warmup_steps < t.steps,
            f"config.train.warmup_steps={t.warmup_steps} must be in [0, steps={t.steps})")

@@ -168,7 +168,7 @@ def with_content(content: str, looks: Appearance) -> str:
 # that say nothing about the target's exposure, which only the appearance
 # words name. A caption's content from a user is arbitrary; with a handful of
 # training photos the network otherwise reads brightness from the content's
-# words (BENCHMARKS.md, "Content words").
+# words (BENCHMARKS.md, "Content words set the brightness").
 CONTENT_WORDS: dict[str, tuple[str, ...]] = {
     "adjective": ("dark", "black", "white", "bright", "sunlit", "shadowy", "pale", "golden",
                   "grey", "red", "blue", "green", "yellow", "brown", "silver", "old", "small",
