@@ -166,7 +166,7 @@ def evaluate(root: pathlib.Path, data_dir: str, variants=tuple(VARIANTS),
     table["nalsuper_caption"] = score(captioned)
     table["nalsuper_default_prompt"] = score(default)
     table["_exposure"] = exposure_rows(highs, captioned, default)
-    table["_content"] = content_rows(full, lows, highs, caps)
+    table["_content"] = content_rows(full, lows, highs, captioned)
     shuffled = caps[1:] + caps[:1]
     table["nalsuper_shuffled_captions"] = score([full(l, c) for l, c in zip(lows, shuffled)])
     table["_control"] = control_table(full, lows)
@@ -237,18 +237,20 @@ CONTENT_PROBES = ("a coal miner's lantern in a gloomy tunnel",
 
 
 def content_rows(net, lows: list[np.ndarray], highs: list[np.ndarray],
-                 caps: list[str]) -> dict[str, dict]:
+                 captioned: list[np.ndarray]) -> dict[str, dict]:
   """Whether a caption's content words move the output's brightness: the
   mean output luma minus the reference's (bias) and its mean absolute value,
-  with each image's caption, with its appearance words alone, and with each
-  of `CONTENT_PROBES` before them."""
+  with each image's caption (`captioned`: the outputs already made), with its
+  appearance words alone, and with each of `CONTENT_PROBES` before them."""
   looks = [captions.describe(h).text() for h in highs]
-  prompts = {"caption": caps, "appearance words only": looks}
+  prompts = {"appearance words only": looks}
   prompts |= {f"'{p}', appearance words": [f"{p}, {l}" for l in looks] for p in CONTENT_PROBES}
+  outputs = {"caption": captioned}
+  outputs |= {name: [net(l, t) for l, t in zip(lows, texts)] for name, texts in prompts.items()}
   ref = np.array([captions.mean_luma(np.asarray(h, np.float32) / 255.0) for h in highs])
   rows = {}
-  for name, texts in prompts.items():
-    err = np.array([captions.mean_luma(net(l, t)) for l, t in zip(lows, texts)]) - ref
+  for name, images in outputs.items():
+    err = np.array([captions.mean_luma(o) for o in images]) - ref
     rows[name] = {"bias": float(err.mean()), "abs_error": float(np.abs(err).mean())}
   return rows
 

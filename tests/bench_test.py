@@ -476,10 +476,12 @@ def test_quality_content_rows_measure_how_content_words_move_the_brightness():
     seen.append(text)
     return np.full_like(low, reference - 0.1 * ("gloomy" in text) + 0.2 * ("gleaming" in text))
 
-  rows = quality.content_rows(net, [np.zeros((8, 8, 3), np.float32)] * 2, [high, high],
-                              ["a cat, gloomy", "a dog"])
+  lows = [np.zeros((8, 8, 3), np.float32)] * 2
+  captioned = [net(low, c) for low, c in zip(lows, ["a cat, gloomy", "a dog"])]
+  rows = quality.content_rows(net, lows, [high, high], captioned)
   looks = captions.describe(high).text()
   assert seen[2:4] == [looks, looks] and seen[4].startswith(quality.CONTENT_PROBES[0])
+  assert len(seen) == 2 + 2 * (1 + len(quality.CONTENT_PROBES))  # captions not enhanced again
   assert rows["caption"]["bias"] == pytest.approx(-0.05, abs=1e-5)
   assert rows["caption"]["abs_error"] == pytest.approx(0.05, abs=1e-5)
   assert rows["appearance words only"]["abs_error"] == pytest.approx(0.0, abs=1e-5)
