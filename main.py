@@ -185,6 +185,10 @@ def main(argv) -> None:
         print(f"main.py: {workdir} is already trained to step {result.step} "
               f"(config.train.steps={config.train.steps}); nothing changed. Evaluate with "
               "--mode=eval, or raise --config.train.steps to train further.")
+        if result.config_changes:
+          print(f"main.py: its checkpoint was saved under another config "
+                f"({'; '.join(result.config_changes)}); to train this one, use a new "
+                "--workdir.")
         return
       if result.preempted or _MODE.value == "train":
         return

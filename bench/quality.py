@@ -22,7 +22,9 @@ on every test image.
 `--variants` trains and scores some of the networks only (`nalsuper`: the
 demo's bar on every seed, without the ablations). `--set` overrides a config
 field in every training (a candidate recipe; its trainings get their own
-folder). Reruns reuse finished trainings in --root. `--split=validation` scores
+folder). Reruns reuse finished trainings in --root; the folder's name carries a
+digest of `configs/default.py`'s resolved config, so a changed recipe trains
+afresh instead of reusing the old one's. `--split=validation` scores
 `VALIDATION_IMAGES` training crops darkened afresh (`common.redarkened`)
 instead of the test split: the trainings saw those crops, not these noise
 draws, so it ranks recipes without looking at the test split (but rewards
@@ -36,6 +38,8 @@ Writes bench/results/quality[_<variants>][-validation|-heldout]-<backend>-<date>
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import pathlib
 import re
 import subprocess
@@ -398,7 +402,8 @@ def main(argv=None) -> dict:
   unknown = sorted(set(variants) - set(VARIANTS))
   if unknown:
     p.error(f"--variants: unknown {unknown}; known: {list(VARIANTS)}")
-  root = trainings_root(pathlib.Path(args.root), args.steps, args.crop, args.set)
+  root = trainings_root(pathlib.Path(args.root), args.steps, args.crop, args.set,
+                        recipe_digest(demo))
   overrides = list(args.set)
   if args.split == "heldout":  # trainings of their own, without the held-out photos
     root = root.with_name(root.name + "_heldout")
@@ -424,17 +429,24 @@ def main(argv=None) -> dict:
   name += "" if args.split == "test" else "-" + args.split
   path = common.record(name, {"command": command, "steps": args.steps,
                               "crop": args.crop, "overrides": overrides, "seeds": seeds, "variants": variants,
-                              "split": args.split,
+                              "split": args.split, "root": str(root),
                               "table": summary, "per_seed": tables}, args.out)
   print(f"wrote {path}")
   return summary
 
 
+def recipe_digest(config) -> str:
+  """8 hex digits naming a resolved config's values: the base recipe's part of
+  a trainings folder's name (its --set overrides are spelled out after it)."""
+  text = json.dumps(config.to_dict(), sort_keys=True, default=str)
+  return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
 def trainings_root(root: pathlib.Path, steps: int, crop: int,
-                   overrides: Sequence[str] = ()) -> pathlib.Path:
+                   overrides: Sequence[str] = (), recipe: str = "") -> pathlib.Path:
   """One folder per budget and recipe, so a rerun reuses only its own trainings."""
-  return root / (f"steps{steps}_crop{crop}" + "".join(f"_{o.replace('=', '-')}"
-                                                      for o in overrides))
+  return root / (f"steps{steps}_crop{crop}" + (f"_recipe{recipe}" if recipe else "")
+                 + "".join(f"_{o.replace('=', '-')}" for o in overrides))
 
 
 def seed_root(root: pathlib.Path, seed: int) -> pathlib.Path:

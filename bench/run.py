@@ -105,8 +105,7 @@ def _run(name: str, args: list[str], out: str) -> dict:
 
 
 def _text_control(quality_result: dict, out: str) -> dict:
-  root = pathlib.Path("workdirs/bench_quality") / (f"steps{quality_result['steps']}"
-                                                   f"_crop{quality_result['crop']}")
+  root = pathlib.Path(quality_result["root"])  # where bench.quality trained
   first = quality.seed_root(root, quality_result.get("seeds", [0])[0]) / "nalsuper"
   return _run("text_control", ["bench.text_control", f"--workdir={first}"], out)
 

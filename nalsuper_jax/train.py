@@ -235,6 +235,9 @@ class TrainResult:
   text: LoadedTextEncoder | None
   preempted: bool = False
   already_trained: bool = False
+  # `config.<field>: saved -> now` where the workdir's checkpoint was saved under
+  # another config (a changed recipe would otherwise go unnoticed on resume).
+  config_changes: tuple[str, ...] = ()
 
 
 def train_iterator(config: ml_collections.ConfigDict, text: LoadedTextEncoder | None):
@@ -290,11 +293,19 @@ def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
   stop = checkpoints.StopRequested() if jax.process_count() == 1 else None
   mgr = checkpoints.manager(workdir, config.train, stop=stop)
   latest = mgr.latest_step()
+  changes = ()
+  if latest is not None:
+    changes = tuple(checkpoints.config_differences(checkpoints.saved_config(mgr, latest),
+                                                   config.to_dict()))
+    if changes:
+      log.warning("the checkpoint of step %d in %s was saved under another config: %s",
+                  latest, workdir, "; ".join(changes))
   if latest is not None and latest >= total:
     log.warning("already trained to step %d (config.train.steps=%d): nothing to do",
                 latest, total)
     mgr.close()
-    return TrainResult(latest, None, model, text, already_trained=True)
+    return TrainResult(latest, None, model, text, already_trained=True,
+                       config_changes=changes)
   iterator = train_iterator(config, text)
   state, start = None, 0
   if latest is not None:
@@ -368,4 +379,4 @@ def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
   if feature_cache is not None:
     log.info("text features: %d captions encoded, %d reused (config.text.cache_captions=%d)",
              feature_cache.misses, feature_cache.hits, feature_cache.max_captions)
-  return TrainResult(step, state, model, text, preempted=preempted)
+  return TrainResult(step, state, model, text, preempted=preempted, config_changes=changes)

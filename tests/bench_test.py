@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from bench import caption_reuse, compile_log, run, text_control, trace_summary
+from configs import default
 from tests import ROOT
 
 
@@ -124,7 +125,6 @@ def test_redarkening_keeps_the_stored_reference_and_never_re_exposes():
 @pytest.mark.slow
 def test_quality_validation_split_is_training_crops_darkened_afresh(data_dir):
   from bench import quality
-  from configs import default
   from nalsuper_jax.data import pipeline
   config = default.get_config()
   val = quality.split_examples(config, data_dir, "validation")
@@ -149,7 +149,6 @@ def test_quality_heldout_split_is_every_crop_of_photos_training_leaves_out(data_
   folder of their own), the training source then holds none of those photos,
   and the table scores all their crops, darkened afresh."""
   from bench import quality
-  from configs import default
   from nalsuper_jax.data import pipeline
   config = default.get_config()
   held = quality.split_examples(config, data_dir, "heldout")
@@ -339,6 +338,12 @@ def test_quality_set_overrides_reach_every_training_in_their_own_folder(monkeypa
   assert quality.trainings_root(root, 10, 32) == root / "steps10_crop32"
   assert (quality.trainings_root(root, 10, 32, ["data.caption_default=0.1"])
           != quality.trainings_root(root, 10, 32))
+  # A changed base recipe (configs/default.py) trains in a folder of its own.
+  base, changed = default.get_config(), default.get_config()
+  changed.data.caption_default = 0.3
+  assert quality.recipe_digest(base) == quality.recipe_digest(default.get_config())
+  assert (quality.trainings_root(root, 10, 32, (), quality.recipe_digest(base))
+          != quality.trainings_root(root, 10, 32, (), quality.recipe_digest(changed)))
   with pytest.raises(SystemExit) as exit_:   # before any data is read or built
     quality.main(["--set=caption_default", "--data_dir=/nonexistent"])
   assert exit_.value.code == 2 and "FIELD=VALUE" in capsys.readouterr().err

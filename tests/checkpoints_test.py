@@ -71,7 +71,9 @@ def test_resume_validates_before_it_writes(data_dir, tmp_path):
                    r"checkpoint but \([\d, ]+\) in the model built from the config", message)
   assert "config.model.channels: 8 -> 16" in message
   shorter = runs.config(data_dir, steps=2)
-  assert train.run(shorter, tmp_path).already_trained
+  result = train.run(shorter, tmp_path)
+  assert result.already_trained and result.config_changes == ("config.train.steps: 12 -> 2",)
+  assert train.run(config, tmp_path).config_changes == ()
   assert {p: p.read_bytes() for p in before} == before   # nothing rewritten
   assert sorted(str(p) for p in tmp_path.rglob("*")) == listing
   # The same through main.py: one line, non-zero exit; and "already trained" exits 0.
@@ -84,6 +86,13 @@ def test_resume_validates_before_it_writes(data_dir, tmp_path):
   out = subprocess.run(main + ["--config.train.steps=12"], cwd=ROOT, capture_output=True,
                        text=True, timeout=300)
   assert out.returncode == 0 and "already trained to step 12" in out.stdout, out.stderr[-3000:]
+  assert "saved under another config" not in out.stdout
+  # A changed recipe is named, not silently taken for the one trained.
+  out = subprocess.run(main + ["--config.data.caption_default=0.3"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert ("saved under another config (config.data.caption_default: 0.15 -> 0.3); "
+          "to train this one, use a new --workdir") in out.stdout
   assert {p: p.read_bytes() for p in before} == before
 
 
