@@ -33,7 +33,10 @@ def get_config() -> ml_collections.ConfigDict:
       # data/degrade.py DegradeConfig (written there once).
       degrade=dataclasses.asdict(degrade.DegradeConfig()),
       caption_appearance=0.1,        # P(caption -> the crop's appearance words only)
-      caption_exposure=0.1,          # P(caption -> "a <exposure> photo")
+      caption_exposure=0.0,          # P(caption -> "a <exposure> photo" of the crop as it is;
+                                     #   0.1 -> 0 with default 0.15 -> 0.25, chosen on
+                                     #   `bench.quality --split=heldout`: relit targets
+                                     #   teach those words)
       caption_swap=0.1,              # P(caption -> another example's content + crop's appearance)
       caption_invented=0.2,          # P(caption -> invented content + crop's appearance:
                                      #   captions.CONTENT_WORDS), so content words do not set
@@ -43,7 +46,7 @@ def get_config() -> ml_collections.ConfigDict:
                                      #   "a <word> photo", same input)
       caption_relight_full=False,    # True: a relit target's caption is its content plus
                                      #   its appearance words, not "a <word> photo"
-      caption_default=0.15,          # P(caption -> config.eval.default_prompt, target kept):
+      caption_default=0.25,          # P(caption -> config.eval.default_prompt, target kept):
                                      #   the prompt a user gets means the scene's usual look
       caption_default_as_shot=True,  # that target is the photo as shot, without the
                                      #   re-exposure other captions describe (chosen on

@@ -23,7 +23,8 @@ def get_config() -> ml_collections.ConfigDict:
   # augmentation, no synthetic re-degradation.
   config.data.update(dict(name="lol_v1", crop=256, batch_size=8, prefetch=64,
                           caption_appearance=0.0, caption_exposure=0.0,
-                          caption_swap=0.0, caption_relight=0.0,
+                          caption_swap=0.0, caption_relight=0.0, caption_invented=0.0,
+                          caption_default=0.0,
                           degrade_on_the_fly=False))
   config.train.update(dict(steps=150_000, warmup_steps=2_000, learning_rate=2e-4,
                            end_learning_rate=1e-6, weight_decay=1e-4, ema_decay=0.999,

@@ -25,7 +25,8 @@ def get_config() -> ml_collections.ConfigDict:
                           degrade=dataclasses.asdict(degrade.CAMERA),
                           # the caption mix the shipped weights were trained with (the
                           # demo's changed since: invented content, BENCHMARKS.md)
-                          caption_swap=0.35, caption_invented=0.0, caption_default=0.1))
+                          caption_exposure=0.1, caption_swap=0.35, caption_invented=0.0,
+                          caption_default=0.1))
   # Denoising with pixel losses alone smoothed detail away (high-frequency
   # energy 44% of the references' in the first shipped weights; model card).
   # 2.0 chosen among 0.5 / 1.0 / 2.0 on `bench.real_photos --split=validation`.

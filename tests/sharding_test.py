@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from nalsuper_jax import checkpoints, config_check, sharding, shipped
-from nalsuper_jax.data import degrade
+from nalsuper_jax.data import degrade, pipeline
 from nalsuper_jax.models.cost import dummy_text
 
 CONFIGS = ("default", "tiny", "lol_v1", "lol_v2_real", "lol_v2_synthetic", "sid", "pretrained")
@@ -62,6 +62,10 @@ def test_shipped_configs_validate_and_build(name):
     # The paper's text tower (CLIP ViT-B/32, 77 tokens), image self-attention, text in IFA.
     assert (config.text.checkpoint, config.text.max_len) == ("openai/clip-vit-base-patch32", 77)
     assert model_config.image_self_attention and model_config.ifa_text
+    # The paper's pairs and captions as given: no caption kind of the demo's mix
+    # (a new kind added to configs/default.py must be switched off here too).
+    assert not pipeline.CaptionAugment.from_config(config).active
+    assert not config.data.degrade_on_the_fly
   if name == "pretrained":
     # The shipped model: camera-like degradation, weights that fit the package limit.
     assert config.data.degrade.to_dict() == dataclasses.asdict(degrade.CAMERA)
