@@ -91,8 +91,9 @@ def test_resume_validates_before_it_writes(data_dir, tmp_path):
   out = subprocess.run(main + ["--config.data.caption_default=0.3"], cwd=ROOT,
                        capture_output=True, text=True, timeout=300)
   assert out.returncode == 0, out.stderr[-3000:]
-  assert ("saved under another config (config.data.caption_default: 0.15 -> 0.3); "
-          "to train this one, use a new --workdir") in out.stdout
+  assert ("saved under another config (config.data.caption_default: "
+          f"{config.data.caption_default} -> 0.3); to train this one, use a new --workdir"
+          ) in out.stdout
   assert {p: p.read_bytes() for p in before} == before
 
 
