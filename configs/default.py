@@ -40,8 +40,8 @@ def get_config() -> ml_collections.ConfigDict:
       caption_swap=0.1,              # P(caption -> another example's content + crop's appearance)
       caption_invented=0.2,          # P(caption -> invented content + crop's appearance:
                                      #   captions.CONTENT_WORDS), so content words do not set
-                                     #   the exposure (with swap 0.35 -> 0.1 and default
-                                     #   0.1 -> 0.15, chosen on `bench.quality --split=heldout`)
+                                     #   the exposure (with swap 0.35 -> 0.1, chosen on
+                                     #   `bench.quality --split=heldout`)
       caption_relight=0.15,          # P(target re-exposed to a random exposure word, caption
                                      #   "a <word> photo", same input)
       caption_relight_full=False,    # True: a relit target's caption is its content plus

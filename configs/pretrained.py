@@ -24,7 +24,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.update(dict(name="real_photos", crop=128, batch_size=8, prefetch=32,
                           degrade=dataclasses.asdict(degrade.CAMERA),
                           # the caption mix the shipped weights were trained with (the
-                          # demo's changed since: invented content, BENCHMARKS.md)
+                          # demo's changed since: invented content, the default prompt
+                          # trained more, no exposure-only captions; BENCHMARKS.md)
                           caption_exposure=0.1, caption_swap=0.35, caption_invented=0.0,
                           caption_default=0.1))
   # Denoising with pixel losses alone smoothed detail away (high-frequency
