@@ -54,6 +54,8 @@ def get_config() -> ml_collections.ConfigDict:
       caption_whole_image=False,     # True: re-described captions describe the whole (re-
                                      #   exposed) target image, as test captions do, not the
                                      #   crop (worse on the demo: BENCHMARKS.md)
+      zoom_out=0.0,                  # P(crop from the image scaled to a short side of `crop`:
+                                     #   whole-scene views; pipeline.PairedCropFlipRotate)
       num_threads=2,                 # grain in-process reader threads
       prefetch=32,                   # grain prefetch buffer (elements)
       worker_count=0,                # >0: grain worker processes (mp_prefetch)

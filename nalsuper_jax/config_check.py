@@ -45,6 +45,10 @@ def validate(config: ml_collections.ConfigDict) -> NaLSuperConfig:
            and all(isinstance(p, str) and p for p in d.train_exclude),
            f"config.data.train_exclude={d.train_exclude!r} must be a tuple of name patterns "
            "(e.g. ('china_*',))")
+  try:  # the pipeline's own rule
+    pipeline.check_zoom_out(d.zoom_out)
+  except ValueError as e:
+    raise ConfigError(f"config.data.{e}") from None
   try:
     degrade.DegradeConfig.from_config(d.degrade)
   except ValueError as e:

@@ -251,7 +251,7 @@ def train_iterator(config: ml_collections.ConfigDict, text: LoadedTextEncoder | 
       degradation=(degrade.DegradeConfig.from_config(config.data.degrade)
                    if config.data.degrade_on_the_fly else None),
       caption_augment=pipeline.CaptionAugment.from_config(config),
-      caption_whole_image=config.data.caption_whole_image,
+      caption_whole_image=config.data.caption_whole_image, zoom_out=config.data.zoom_out,
       keep_names=config.data.log_names)
   return pipeline.train_iterator(dataset, num_threads=config.data.num_threads,
                                  prefetch=config.data.prefetch,

@@ -11,7 +11,7 @@ from absl import flags
 
 from configs import default as default_config
 from nalsuper_jax import config_check
-from nalsuper_jax.data import degrade, pipeline
+from nalsuper_jax.data import degrade, images, pipeline
 
 
 def _source(n=10, h=24, w=20):
@@ -71,6 +71,37 @@ def test_low_and_high_get_the_same_crop_flip_and_rotation():
 def test_small_images_are_padded_up_to_the_crop():
   ds = pipeline.train_dataset(_source(4, 10, 9), crop=16, global_batch=2, seed=0, tokenizer=None)
   assert ds[0]["low"].shape == (2, 16, 16, 3)
+
+
+def test_zoom_out_crops_come_from_the_image_scaled_to_the_crop():
+  """zoom_out=1: every crop is a window of the photo scaled (Lanczos) to a short
+  side of `crop`, low and high alike; zoom_out=0 leaves the stream as it was."""
+  rng = np.random.default_rng(0)
+  source = [{"low": rng.integers(0, 256, (48, 64, 3), np.uint8),
+             "high": rng.integers(0, 256, (48, 64, 3), np.uint8),
+             "caption": b"c", "name": f"img{i}".encode()} for i in range(4)]
+  kwargs = dict(crop=16, global_batch=2, seed=1, tokenizer=None, augment=False)
+  zoomed = pipeline.train_dataset(source, zoom_out=1.0, **kwargs)
+  scaled = {key: [images.scale_short_side(e[key], 16) for e in source] for key in ("low", "high")}
+  assert scaled["low"][0].shape == (16, 21, 3)
+  for i in range(4):
+    batch = zoomed[i]
+    for row in range(2):
+      # which photo and which of the 21 - 16 + 1 windows: the one whose low matches
+      low = batch["low"][row]
+      matches = [(j, x) for j in range(4) for x in range(6)
+                 if np.array_equal(scaled["low"][j][:, x:x + 16], low)]
+      assert len(matches) == 1, matches
+      j, x = matches[0]
+      np.testing.assert_array_equal(batch["high"][row], scaled["high"][j][:, x:x + 16])
+  plain, off = (pipeline.train_dataset(source, **kwargs),
+                pipeline.train_dataset(source, zoom_out=0.0, **kwargs))
+  for i in range(4):
+    np.testing.assert_array_equal(plain[i]["low"], off[i]["low"])
+    assert not any(np.array_equal(row, s[:, x:x + 16]) for row in plain[i]["low"]
+                   for s in scaled["low"] for x in range(6))
+  with pytest.raises(ValueError, match=r"zoom_out=-0\.1 must be a probability"):
+    pipeline.PairedCropFlipRotate(16, zoom_out=-0.1)
 
 
 @pytest.mark.parametrize("workers", [0, pytest.param(2, marks=pytest.mark.slow)])

@@ -1,7 +1,8 @@
 """grain input pipelines: training crops and whole-image evaluation.
 
 Training: data source -> seeded shuffle (new order every epoch) -> repeat ->
-the same random crop on low and high -> flips and 90-degree rotations ->
+the same random crop on low and high (a share of them from the image scaled
+down: `zoom_out`) -> flips and 90-degree rotations ->
 optional on-the-fly degradation -> tokenization -> this process's part of
 each global batch -> batch -> prefetch (threads, or worker processes). All randomness is a function
 of (seed, element index), so the iterator's state is just a position: saving
@@ -28,6 +29,7 @@ import numpy as np
 
 from nalsuper_jax.data import captions as captions_lib
 from nalsuper_jax.data import degrade as degrade_lib
+from nalsuper_jax.data import images as images_lib
 from nalsuper_jax.models.padding import pad_to_multiple
 from nalsuper_jax.text.tokenizer import Tokenizer
 
@@ -67,6 +69,12 @@ def context_view(image: np.ndarray, side: int = CONTEXT_SIDE) -> np.ndarray:
   return np.ascontiguousarray(image[::stride, ::stride])
 
 
+def check_zoom_out(zoom_out: float) -> None:
+  """The rule for `config.data.zoom_out`: a probability."""
+  if not 0 <= zoom_out <= 1:
+    raise ValueError(f"zoom_out={zoom_out} must be a probability in [0, 1]")
+
+
 class PairedCropFlipRotate(grain.transforms.RandomMap):
   """The same random crop, flips and 90-degree rotation on low and high
   (on `high` alone when `low` was dropped, to be regenerated from it).
@@ -75,12 +83,22 @@ class PairedCropFlipRotate(grain.transforms.RandomMap):
   `context`, the element also gets `context_view(high)` of the whole image,
   taken before cropping, for captions that describe the image (as test
   captions do) rather than the crop.
+
+  With probability `zoom_out` the crop is taken from the image scaled down
+  (Lanczos) to a short side of `crop`: nearly the whole scene in one crop,
+  as an enhanced photo is seen, so the network's global averages (channel
+  attention, CAFB) and a re-described caption meet whole-scene statistics
+  in training too, not only a small window's. Given `low` images are scaled
+  alike (their noise averages down); on-the-fly pairs are darkened after it.
   """
 
-  def __init__(self, crop: int, augment: bool = True, context: bool = False):
+  def __init__(self, crop: int, augment: bool = True, context: bool = False,
+               zoom_out: float = 0.0):
+    check_zoom_out(zoom_out)
     self.crop = crop
     self.augment = augment
     self.context = context
+    self.zoom_out = zoom_out
 
   def random_map(self, element, rng: np.random.Generator):
     keys = [k for k in IMAGE_KEYS if k in element]
@@ -89,6 +107,9 @@ class PairedCropFlipRotate(grain.transforms.RandomMap):
       raise ValueError(f"{text(element.get('name', '?'))}: low {images[0].shape} != "
                        f"high {images[-1].shape}")
     extra = {"context": context_view(images[-1])} if self.context else {}
+    # Drawn only when enabled, so that at 0 every other draw is as before.
+    if self.zoom_out and rng.uniform() < self.zoom_out and min(images[0].shape[:2]) > self.crop:
+      images = [images_lib.scale_short_side(image, self.crop) for image in images]
     h, w = images[0].shape[:2]
     ph, pw = max(self.crop - h, 0), max(self.crop - w, 0)
     if ph or pw:
@@ -470,6 +491,7 @@ def train_dataset(source: Sequence[Mapping[str, Any]], *, crop: int, global_batc
                   degradation: degrade_lib.DegradeConfig | None = None,
                   caption_augment: CaptionAugment = CaptionAugment(),
                   caption_whole_image: bool = False,
+                  zoom_out: float = 0.0,
                   keep_names: bool = False) -> grain.MapDataset:
   """The infinite, deterministic training dataset of this process's batches.
 
@@ -485,7 +507,8 @@ def train_dataset(source: Sequence[Mapping[str, Any]], *, crop: int, global_batc
   Re-described captions describe the crop's target, or with
   `caption_whole_image` the whole target image under the same re-exposure:
   what a test caption describes (a crop's brightness differs from its
-  image's by more than an exposure word's shade).
+  image's by more than an exposure word's shade). `zoom_out`: the share of
+  crops taken from the image scaled down (PairedCropFlipRotate).
   """
   if len(source) < global_batch:
     raise ValueError(f"{len(source)} training examples cannot fill one batch of "
@@ -497,7 +520,8 @@ def train_dataset(source: Sequence[Mapping[str, Any]], *, crop: int, global_batc
     ds = ds.map(DropKeys(("low",)))  # regenerated from `high` after cropping
   describes = tokenizer is not None and (caption_augment.active or degradation is not None)
   ds = ds.random_map(PairedCropFlipRotate(crop, augment,
-                                          context=caption_whole_image and describes))
+                                          context=caption_whole_image and describes,
+                                          zoom_out=zoom_out))
   if degradation is not None:
     keep = tokenizer is not None and caption_augment.default > 0 and caption_augment.default_as_shot
     ds = ds.random_map(degrade_lib.SyntheticLowLight(degradation, keep_as_shot=keep))
