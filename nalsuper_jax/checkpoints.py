@@ -417,14 +417,15 @@ def _shapes(tree: Any) -> dict[str, tuple[int, ...]]:
 
 
 def check_shapes(saved: Any, expected: Any, step: int, where: str,
-                 differences: Sequence[str] = ()) -> None:
-  """Raises one line naming the first parameter whose shape differs."""
+                 differences: Callable[[], Sequence[str]] = tuple) -> None:
+  """Raises one line naming the first parameter whose shape differs, with
+  `differences()` (the config fields that changed; read only then) as a hint."""
   flat_saved, flat_new = _shapes(saved), _shapes(expected)
-  hint = (f"; the config differs from the saved one in {', '.join(differences)}"
-          if differences else "")
   for name in sorted(set(flat_saved) | set(flat_new)):
     a, b = flat_saved.get(name), flat_new.get(name)
     if a != b:
+      changed = differences()
+      hint = f"; the config differs from the saved one in {', '.join(changed)}" if changed else ""
       raise CheckpointError(
           f"{where}/{step}: parameter {name} has shape {a} in the checkpoint but "
           f"{b} in the model built from the config{hint}")
@@ -472,11 +473,11 @@ def restore_train_state(mgr: ocp.CheckpointManager, target: Any, iterator,
   for step in _steps_newest_first(mgr):
     try:
       state_meta = mgr.item_metadata(step)["state"]
-      differences = config_differences(saved_config(mgr, step), config.to_dict())
     except Exception as e:  # pylint: disable=broad-except  # any unreadable metadata
-      state_meta, differences, failure = None, [], f"metadata unreadable ({_short(e)})"
+      state_meta, failure = None, f"metadata unreadable ({_short(e)})"
     if state_meta is not None:
-      check_shapes(state_meta["params"], target.params, step, where, differences)
+      check_shapes(state_meta["params"], target.params, step, where,
+                   lambda: config_differences(saved_config(mgr, step), config.to_dict()))
       try:
         restored = mgr.restore(step, args=ocp.args.Composite(
             state=_pytree_restore(target),
