@@ -20,6 +20,8 @@ from typing import NoReturn
 from absl import app, flags
 from ml_collections import config_flags
 
+from nalsuper_jax import quiet_logs
+
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Checkpoints, metrics and reports go here.")
@@ -46,28 +48,6 @@ def _hide_gpus_from_tensorflow() -> None:
     tf.config.set_visible_devices([], "GPU")
   except (ImportError, RuntimeError):
     pass
-
-
-class _QuietLibraries(logging.Filter):
-  """Drops INFO chatter from Orbax/TFDS internals; our own progress stays.
-
-  Matched by source path, not logger name: Orbax, TFDS and etils log through
-  absl, so their records all arrive on the "absl" logger, beside ours. Also
-  drops Orbax's warning "Requested `tracked_metric`; did not provide
-  metrics.", which it prints at every save between evaluations although
-  keeping the best step by eval PSNR is exactly what we asked for
-  (checkpoints.manager: saves without metrics are not candidates).
-  """
-
-  LIBRARIES = ("orbax", "tensorflow_datasets", "etils")
-  EXPECTED_WARNINGS = ("Requested `tracked_metric`; did not provide metrics.",)
-
-  def filter(self, record: logging.LogRecord) -> bool:
-    if not any(f"/{lib}/" in record.pathname for lib in self.LIBRARIES):
-      return True
-    if record.levelno >= logging.WARNING:
-      return record.getMessage() not in self.EXPECTED_WARNINGS
-    return False
 
 
 _DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES)
@@ -150,8 +130,7 @@ def _check_workdir(path: str) -> None:
 
 def main(argv) -> None:
   del argv
-  for handler in logging.getLogger().handlers + logging.getLogger("absl").handlers:
-    handler.addFilter(_QuietLibraries())
+  quiet_logs.install()
   # Imports below are deferred so that `--help` and usage errors (a bad config
   # field, a workdir that cannot be written) answer before the training stack
   # (clu's writer imports TensorFlow: seconds) is loaded.

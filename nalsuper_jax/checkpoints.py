@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import functools
 import json
 import logging
 import os
+import pathlib
 import shutil
+import sys
 from typing import Any, Callable, Sequence
 
 import flax
@@ -488,6 +491,7 @@ def restore_train_state(mgr: ocp.CheckpointManager, target: Any, iterator,
           return state, step
         failure = f"{bad[0]}" + (f" and {len(bad) - 1} more" if len(bad) > 1 else "")
       except Exception as e:  # pylint: disable=broad-except  # TensorStore/IO/decode errors
+        quiet_orphaned_reads()
         failure = f"restore failed ({_short(e)})"
     log.error("checkpoint %s/%d is bad: %s; moving it to %s and trying an older one",
               where, step, failure, CORRUPT_DIR)
@@ -495,10 +499,45 @@ def restore_train_state(mgr: ocp.CheckpointManager, target: Any, iterator,
   return None, 0
 
 
+def _orphaned_read(unraisable: Any) -> bool:
+  """Whether an unraisable exception is one a failed restore's leftover reads
+  report: a read coroutine of Orbax's closed mid-read, or TensorStore's
+  completion callback finding Orbax's event loop already closed."""
+  code = getattr(unraisable.object, "cr_code", None)
+  if code is not None:
+    return "orbax" in pathlib.PurePath(code.co_filename).parts
+  return (unraisable.object is None and isinstance(unraisable.exc_value, RuntimeError)
+          and str(unraisable.exc_value) == "Event loop is closed")
+
+
+def _drop_orphaned_reads(unraisable: Any, previous: Callable[[Any], None]) -> None:
+  if not _orphaned_read(unraisable):
+    previous(unraisable)
+
+
+def quiet_orphaned_reads() -> None:
+  """After a failed restore: drop what its leftover reads print later.
+
+  When one read fails, Orbax (0.12.8, `asyncio_utils._run_sync_via_new_loop`)
+  closes its event loop with the other reads in flight; as each finishes or
+  is collected it prints a traceback through `sys.unraisablehook`, up to
+  thousands of lines after our one-line error (the corrupt-checkpoint case).
+  Only those are dropped; every other unraisable exception reaches the hook
+  that was installed before. Idempotent.
+  """
+  if getattr(sys.unraisablehook, "func", None) is not _drop_orphaned_reads:
+    sys.unraisablehook = functools.partial(_drop_orphaned_reads, previous=sys.unraisablehook)
+
+
+# Where Orbax's read errors start dumping the TensorStore spec (a bound-method
+# repr, then pages of JSON): nothing after it helps the one-line message.
+_TENSORSTORE_DETAILS = " See full TensorStore details"
+
+
 def _short(e: BaseException) -> str:
   """The first line of an exception, bounded (TensorStore errors run to pages)."""
   text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-  return f"{type(e).__name__}: {text[:300]}"
+  return f"{type(e).__name__}: {text.split(_TENSORSTORE_DETAILS)[0].rstrip(' .')[:300]}"
 
 
 def saved_config(mgr: ocp.CheckpointManager, step: int) -> dict:
@@ -567,6 +606,7 @@ def restore_params(config: ml_collections.ConfigDict, workdir: str | os.PathLike
       restored = mgr.restore(step, args=ocp.args.Composite(
           state=_pytree_restore({key: target}, partial=True)))["state"][key]
     except Exception as e:  # pylint: disable=broad-except  # TensorStore/IO/decode errors
+      quiet_orphaned_reads()
       raise CheckpointError(f"{where}: {key} failed to restore ({_short(e)})") from None
     bad = damaged_leaves(restored, _saved_fingerprint(mgr, step), prefix=f"{key}/")
   finally:

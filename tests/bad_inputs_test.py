@@ -268,13 +268,16 @@ def test_output_inside_the_input_folder_is_not_enhanced_again(workdir, tmp_path,
 
 
 @pytest.mark.slow  # loads a model
-def test_long_prompt_warns_that_its_end_is_ignored(workdir, tmp_path, capsys):
+def test_long_prompt_warns_that_its_end_is_ignored(workdir, tmp_path, capsys, caplog):
   image_files.write(tmp_path / "a.png", _dark())
   long_prompt = " ".join(["a very bright and colourful photo"] * 10)
   assert cli.main(["--workdir", str(workdir), "--output", str(tmp_path / "out"), "--quiet",
                    "--prompt", long_prompt, str(tmp_path / "a.png")]) == 0
   err = capsys.readouterr().err
   assert "nalsuper-enhance: warning: prompt:" in err and "text.max_len=16" in err
+  # Once, in our words: the enhancer does not log it again.
+  assert err.count("text.max_len=16") == 1
+  assert not [r for r in caplog.records if "text.max_len" in r.getMessage()]
 
 
 # ---------------------------------------------------------------------------

@@ -249,8 +249,8 @@ def test_paper_scale_paths_ema_periodic_eval_trainable_text_bfloat16(data_dir, t
 
 def test_library_chatter_is_dropped_and_warnings_that_matter_kept():
   import logging
-  import main
-  quiet = main._QuietLibraries()
+  from nalsuper_jax import quiet_logs
+  quiet = quiet_logs.QuietLibraries()
 
   def record(path, level, message):
     return logging.LogRecord("absl", level, path, 1, message, None, None)
@@ -258,5 +258,7 @@ def test_library_chatter_is_dropped_and_warnings_that_matter_kept():
   assert not quiet.filter(record(orbax, logging.INFO, "Saving checkpoint at step 100"))
   assert not quiet.filter(record(orbax, logging.WARNING,
                                  "Requested `tracked_metric`; did not provide metrics."))
+  assert not quiet.filter(record(orbax, logging.WARNING,
+                                 "Given directory is read only=/runs/a/checkpoints"))
   assert quiet.filter(record(orbax, logging.WARNING, "No space left on device"))
   assert quiet.filter(record("/repo/nalsuper_jax/train.py", logging.INFO, "step 100"))

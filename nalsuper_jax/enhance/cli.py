@@ -22,6 +22,7 @@ from typing import Iterable, Sequence
 
 from tqdm import tqdm
 
+from nalsuper_jax import quiet_logs
 from nalsuper_jax.checkpoints import CheckpointError
 from nalsuper_jax.data import images
 from nalsuper_jax.data.images import ImageError
@@ -132,6 +133,7 @@ def _checked(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
   args = _parser().parse_args(argv)
+  quiet_logs.install()
   try:
     _checked(args)
   except usage.UsageError as e:

@@ -67,6 +67,7 @@ class Enhancer:
     self.tile, self.overlap, self.tile_batch = tile, overlap, max(1, tile_batch)
     self.step = step
     self._tokens: dict[str, tuple[jax.Array, jax.Array]] = {}
+    self._reported: set[str] = set()   # prompts whose warning a caller took
     self._params = inference.forward_params(image_params, text_params, text)
     self._forward = jax.jit(inference.forward_fn(model, text))
     self._compiled: dict[tuple, Any] = {}   # padded input shape -> executable
@@ -109,7 +110,8 @@ class Enhancer:
     """The prompt's token ids and mask (cached per prompt)."""
     prompt = self.default_prompt if prompt is None else prompt
     if prompt not in self._tokens:
-      if warning := self.prompt_warning(prompt):
+      reported = prompt in self._reported
+      if (warning := self.prompt_warning(prompt)) and not reported:
         log.warning("%s", warning)
       self._tokens[prompt] = inference.token_ids(self.text, prompt)
     return self._tokens[prompt]
@@ -123,13 +125,16 @@ class Enhancer:
     return np.asarray(self._compiled[low.shape](self._params, low, *tokens))
 
   def prompt_warning(self, prompt: str | None) -> str | None:
-    """Says so when `prompt` is longer than the encoder reads (its end is dropped)."""
+    """Says so when `prompt` is longer than the encoder reads (its end is
+    dropped). A warning returned here is the caller's to report: `tokens`
+    no longer logs it (nalsuper-enhance prints it once, in its own words)."""
     if self.text is None:
       return None
     prompt = self.default_prompt if prompt is None else prompt
     tokens, limit = self.text.tokenizer.length(prompt), self.text.tokenizer.max_len
     if tokens <= limit:
       return None
+    self._reported.add(prompt)
     return (f"prompt: {tokens} tokens, longer than the model's text.max_len={limit}; "
             f"only the first {limit} are used (shorten it)")
 
