@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from bench import common
-from nalsuper_jax import checkpoints
+from nalsuper_jax import checkpoints, quiet_logs
 from nalsuper_jax.data import pipeline
 from nalsuper_jax.data.captions import mean_luma  # as the caption describer measures it
 from nalsuper_jax.enhance import Enhancer, photo_io
@@ -91,4 +91,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+  quiet_logs.install()   # `make demo`'s last step: its output is the table
   sys.exit(main())

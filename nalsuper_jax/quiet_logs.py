@@ -4,8 +4,8 @@ Orbax, TFDS and etils log through absl, so their records all arrive on the
 "absl" logger beside ours: they are matched by source path, not logger name.
 Their INFO chatter is dropped; their warnings are kept, except those that
 only say we got what we asked for (`EXPECTED_WARNINGS`, matched by prefix).
-`main.py` and `nalsuper-enhance` install it; the Python API leaves the
-caller's logging alone.
+`main.py`, `nalsuper-enhance` and `bench.text_control` (the end of `make
+demo`) install it; the Python API leaves the caller's logging alone.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ EXPECTED_WARNINGS = (
     "Given directory is read only=",
     # Orbax registering its own array handler over a default one.
     'Type handler registry type "<class \'jax.Array\'>" overriding jax.Array',
+    # TFDS decoding images with PIL: the requirements install no OpenCV.
+    "OpenCV is not installed.",
 )
 
 
