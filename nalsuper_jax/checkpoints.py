@@ -480,7 +480,7 @@ def restore_train_state(mgr: ocp.CheckpointManager, target: Any, iterator,
       state_meta, failure = None, f"metadata unreadable ({_short(e)})"
     if state_meta is not None:
       check_shapes(state_meta["params"], target.params, step, where,
-                   lambda: config_differences(saved_config(mgr, step), config.to_dict()))
+                   lambda step=step: config_differences(saved_config(mgr, step), config.to_dict()))
       try:
         restored = mgr.restore(step, args=ocp.args.Composite(
             state=_pytree_restore(target),
