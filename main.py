@@ -20,7 +20,7 @@ from typing import NoReturn
 from absl import app, flags
 from ml_collections import config_flags
 
-from nalsuper_jax import quiet_logs
+from nalsuper_jax import allocator, quiet_logs
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config file.",
                                           lock_config=True)
@@ -190,4 +190,5 @@ def main(argv) -> None:
 
 
 if __name__ == "__main__":
+  allocator.preload()  # tcmalloc: may re-execute this process, so before the work starts
   app.run(main, flags_parser=_parse_flags)
