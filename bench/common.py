@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import jax
 import numpy as np
 
-from nalsuper_jax import files
+from nalsuper_jax import allocator, files
 from nalsuper_jax.data import degrade, pipeline
 from tfds_builders.synthetic_lowlight import synthetic_lowlight_dataset_builder as synthetic
 
@@ -97,6 +97,7 @@ def machine() -> dict[str, Any]:
   return {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}",
           "backend": jax.default_backend(), "devices": [d.device_kind for d in jax.devices()],
           "jax": jax.__version__, "python": platform.python_version(),
+          "malloc": "tcmalloc" if allocator.loaded() else "system",
           "date": datetime.date.today().isoformat()}
 
 

@@ -9,7 +9,9 @@ and a lower peak memory (BENCHMARKS.md, "The memory allocator"). A process's
 malloc is fixed when it starts, so `preload()` re-executes the process (same
 interpreter, same arguments) with the library in LD_PRELOAD. `main.py`,
 `nalsuper-enhance`, `nalsuper-export` and `python -m bench.<script>` call it
-before their heavy imports, where the restart costs a fraction of a second.
+before their heavy imports, where the restart costs a fraction of a second
+(`python -m nalsuper_jax.enhance` calls it after its package's imports: a
+few seconds more).
 
 Which library, the first found: `$NALSUPER_TCMALLOC` (a path; set but empty:
 keep the system malloc), the copy `make setup` unpacks into the virtualenv
@@ -77,6 +79,17 @@ def preload() -> None:
   sys.stdout.flush()
   sys.stderr.flush()
   os.execve(sys.executable, sys.orig_argv, env)
+
+
+def preload_if_run_as_module() -> None:
+  """`preload()` when this process is `python -m <package>.<module>`.
+
+  For `bench/__init__.py`: Python sets sys.argv[0] to "-m" while it locates
+  the module (the docs of -m), i.e. while the package is imported for it, so
+  importing the package anywhere else (a test, a user's program) changes nothing.
+  """
+  if sys.argv[:1] == ["-m"]:
+    preload()
 
 
 if __name__ == "__main__":

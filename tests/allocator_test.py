@@ -72,9 +72,10 @@ def test_missing_library_is_an_error_naming_the_setting(tmp_path):
 @pytest.mark.parametrize("argv", [
     ["main.py", "--help"],
     ["-m", "bench.model_cost", "--help"],
+    ["-m", "nalsuper_jax.enhance", "--help"],
     [str(pathlib.Path(sys.executable).parent / "nalsuper-enhance"), "--help"],
     [str(pathlib.Path(sys.executable).parent / "nalsuper-export"), "--help"],
-], ids=["main.py", "bench", "nalsuper-enhance", "nalsuper-export"])
+], ids=["main.py", "bench", "-m nalsuper_jax", "nalsuper-enhance", "nalsuper-export"])
 def test_entry_points_preload(argv, not_a_library):
   """The loader's complaint about the library shows that the process restarted with it."""
   command = argv if argv[0].startswith("/") else [sys.executable, *argv]

@@ -1,7 +1,7 @@
-"""`python -m nalsuper_jax.enhance` = `nalsuper-enhance`."""
+"""`python -m nalsuper_jax.enhance` = `nalsuper-enhance` (tcmalloc first: launch.py)."""
 
 import sys
 
-from nalsuper_jax.enhance.cli import main
+from nalsuper_jax import launch
 
-sys.exit(main())
+sys.exit(launch.enhance())
