@@ -32,8 +32,8 @@ SONAME = "libtcmalloc_minimal.so.4"
 # Set across the re-execution, so that a library the loader refuses (it then
 # says so on stderr) costs one restart, not a loop; children inherit it with LD_PRELOAD.
 _TRIED = "_NALSUPER_TCMALLOC_TRIED"
-# tcmalloc reports each allocation over 1 GiB on stderr by default; a 4K photo's
-# activations are legitimately that large.
+# tcmalloc reports each allocation over 1 GiB on stderr by default; one 32-channel
+# activation of a whole 3840x2160 photo is that large (8.3 M pixels x 32 x 4 bytes).
 _QUIET = {"TCMALLOC_LARGE_ALLOC_REPORT_THRESHOLD": str(1 << 40)}
 
 
