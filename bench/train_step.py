@@ -42,6 +42,7 @@ import copy
 import itertools
 import json
 import pathlib
+import resource
 import shutil
 import time
 import traceback
@@ -189,7 +190,11 @@ def measure(model_size: str, crop: int, batch: int, steps: int, dtype: str = "fl
   """One (size, crop) row: compile s, median step s, images/s, GFLOP per step."""
   compiled, args, compile_s, flops = compile_step(
       model_size, crop, batch, dtype, conv_kernel_grad, text_in_step)
+  faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
   median, losses, args = time_steps(compiled, args, steps)
+  # Pages the kernel mapped in per step (the warm-up's included): glibc's malloc
+  # returns large buffers to the kernel on free, tcmalloc keeps them (allocator.py).
+  faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / (steps + 1)
   if profile_dir:
     name = (f"{model_size}-{dtype}-{crop}-b{batch}-{conv_kernel_grad}"
             + ("-text" if text_in_step else ""))
@@ -208,7 +213,8 @@ def measure(model_size: str, crop: int, batch: int, steps: int, dtype: str = "fl
           "conv_kernel_grad": conv_kernel_grad, "text_in_step": text_in_step,
           "compile_s": compile_s, "step_s": median, "images_per_s": batch / median,
           "gflop_per_step": flops / 1e9, "gflops_achieved": flops / 1e9 / median,
-          "steps_timed": steps, "devices": jax.device_count(), "losses": losses}
+          "steps_timed": steps, "devices": jax.device_count(), "losses": losses,
+          "minor_page_faults_per_step": faults}
 
 
 def _utilisation(row: dict, matmul_peak_gflops: float, published_tflops: float | None) -> None:
@@ -308,7 +314,8 @@ def main(argv=None) -> list[dict]:
             f"step {row['step_s']:.4f} s, "
             f"{row['images_per_s']:.1f} img/s, compile {row['compile_s']:.1f} s, "
             f"{row['gflops_achieved']:.1f} GFLOP/s ({100 * row['fraction_of_matmul_peak']:.0f}% "
-            "of matmul peak" + (f", MFU {100 * row['mfu']:.1f}%" if published else "") + ")",
+            "of matmul peak" + (f", MFU {100 * row['mfu']:.1f}%" if published else "")
+            + f"), {row['minor_page_faults_per_step'] / 1e3:.0f} k page faults per step",
             flush=True)
     path = _record(command, peaks, rows, failed, args.out)  # after every row
   print(f"wrote {path}")
