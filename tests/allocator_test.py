@@ -69,6 +69,7 @@ def test_missing_library_is_an_error_naming_the_setting(tmp_path):
   assert f"{allocator.ENV}={tmp_path / 'none.so'}: no such file" in out.stderr
 
 
+@pytest.mark.slow  # five tools start (JAX and TensorFlow imports: seconds each)
 @pytest.mark.parametrize("argv", [
     ["main.py", "--help"],
     ["-m", "bench.model_cost", "--help"],
