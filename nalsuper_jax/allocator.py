@@ -31,7 +31,7 @@ ENV = "NALSUPER_TCMALLOC"
 SONAME = "libtcmalloc_minimal.so.4"
 # Set across the re-execution, so that a library the loader refuses (it then
 # says so on stderr) costs one restart, not a loop; children inherit it with LD_PRELOAD.
-_TRIED = "_NALSUPER_TCMALLOC_TRIED"
+TRIED_ENV = "_NALSUPER_TCMALLOC_TRIED"
 # tcmalloc reports each allocation over 1 GiB on stderr by default; one 32-channel
 # activation of a whole 3840x2160 photo is that large (8.3 M pixels x 32 x 4 bytes).
 _QUIET = {"TCMALLOC_LARGE_ALLOC_REPORT_THRESHOLD": str(1 << 40)}
@@ -69,12 +69,12 @@ def preload() -> None:
 
   Call it first, before large imports: everything done before it is done twice.
   """
-  if sys.platform != "linux" or not sys.executable or os.environ.get(_TRIED) or loaded():
+  if sys.platform != "linux" or not sys.executable or os.environ.get(TRIED_ENV) or loaded():
     return
   path = library()
   if path is None:
     return
-  env = {**_QUIET, **os.environ, _TRIED: "1",
+  env = {**_QUIET, **os.environ, TRIED_ENV: "1",
          "LD_PRELOAD": ":".join(p for p in (path, os.environ.get("LD_PRELOAD")) if p)}
   sys.stdout.flush()
   sys.stderr.flush()

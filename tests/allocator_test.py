@@ -23,7 +23,7 @@ print(allocator.loaded(), sys.argv[1:])
 
 def _env(**env):
   clean = {k: v for k, v in os.environ.items()
-           if k not in ("LD_PRELOAD", allocator.ENV, "_NALSUPER_TCMALLOC_TRIED")}
+           if k not in ("LD_PRELOAD", allocator.ENV, allocator.TRIED_ENV)}
   return clean | env
 
 
