@@ -467,6 +467,33 @@ def test_quality_exposure_rows_say_whether_the_caption_set_the_brightness():
                                      "per_seed": [{"_exposure": rows}]})
 
 
+def test_exposure_spread_splits_the_luma_error_into_a_shared_and_a_seed_part(tmp_path):
+  """Errors built from a known per-image part plus a zero-mean seed part come
+  apart again, summing to the total; the script reads bench.quality's rows."""
+  from bench import exposure_spread
+  shared = np.array([0.10, -0.04, 0.0, 0.02])
+  noise = np.array([[0.01, -0.02, 0.03, 0.0], [-0.01, 0.02, -0.03, 0.0]])
+  parts = exposure_spread.decompose(shared + noise)
+  assert parts["shared"] == pytest.approx(np.mean(shared ** 2), rel=1e-9)
+  assert parts["seed"] == pytest.approx(np.mean(noise ** 2), rel=1e-9)
+  assert parts["shared"] + parts["seed"] == pytest.approx(parts["mean_square"], rel=1e-9)
+  assert parts["worst_shared_images"][0] == 0 and parts["worst_shared_errors"][0] == \
+      pytest.approx(0.10, rel=1e-9)
+  with pytest.raises(ValueError, match="2 or more seeds"):
+    exposure_spread.decompose(shared[None])
+  seeds = [{"_exposure": [{"reference": 0.4, "caption": 0.4 + e, "default_prompt": 0.4}
+                          for e in shared + n]} for n in noise]
+  path = tmp_path / "quality.json"
+  path.write_text(json.dumps({"split": "heldout", "seeds": [0, 1], "per_seed": seeds}))
+  rows = exposure_spread.main([str(path), "--out", str(tmp_path)])["rows"]
+  assert [r["prompt"] for r in rows] == ["caption", "default_prompt"]
+  assert rows[0]["shared"] == pytest.approx(np.mean(shared ** 2), rel=1e-6)
+  assert rows[1]["mean_square"] == pytest.approx(0.0, abs=1e-12)
+  path.write_text(json.dumps({"per_seed": [{"psnr": 1.0}]}))
+  with pytest.raises(ValueError, match="quality.json: expected bench.quality results"):
+    exposure_spread.main([str(path), "--out", str(tmp_path)])
+
+
 def test_quality_content_rows_measure_how_content_words_move_the_brightness():
   """`content_rows` prompts with the caption, the appearance words alone and
   each probe before them, and reports each prompt's luma bias against the
