@@ -52,7 +52,7 @@ def luma_errors(result: dict, prompt: str, source: str = "results") -> np.ndarra
   seeds = result.get("per_seed") or []
   if not seeds or any("_exposure" not in s for s in seeds):
     raise ValueError(f"{source}: expected bench.quality results with per_seed[*]._exposure "
-                     "(written since 2026-11-28)")
+                     "(written since 2026-11-29, commit 7bc70fc)")
   return np.array([[row[prompt] - row["reference"] for row in s["_exposure"]] for s in seeds])
 
 
@@ -65,9 +65,12 @@ def main(argv=None) -> dict:
   for path in args.results:
     result = json.loads(pathlib.Path(path).read_text())
     for prompt in PROMPTS:
+      try:
+        parts = decompose(luma_errors(result, prompt, path))
+      except ValueError as e:  # one line naming the file, not a traceback
+        raise SystemExit(f"bench.exposure_spread: {e}") from None
       row = {"file": pathlib.Path(path).name, "split": result.get("split", "test"),
-             "seeds": result.get("seeds"), "prompt": prompt,
-             **decompose(luma_errors(result, prompt, path))}
+             "seeds": result.get("seeds"), "prompt": prompt, **parts}
       rows.append(row)
       print(f"{row['file']} {prompt}: mean squared luma error {row['mean_square']:.4f} = "
             f"shared by the seeds {row['shared']:.4f} ({100 * row['shared_share']:.0f}%) "

@@ -490,7 +490,7 @@ def test_exposure_spread_splits_the_luma_error_into_a_shared_and_a_seed_part(tmp
   assert rows[0]["shared"] == pytest.approx(np.mean(shared ** 2), rel=1e-6)
   assert rows[1]["mean_square"] == pytest.approx(0.0, abs=1e-12)
   path.write_text(json.dumps({"per_seed": [{"psnr": 1.0}]}))
-  with pytest.raises(ValueError, match="quality.json: expected bench.quality results"):
+  with pytest.raises(SystemExit, match="quality.json: expected bench.quality results"):
     exposure_spread.main([str(path), "--out", str(tmp_path)])
 
 
