@@ -56,6 +56,19 @@ def luma_errors(result: dict, prompt: str, source: str = "results") -> np.ndarra
   return np.array([[row[prompt] - row["reference"] for row in s["_exposure"]] for s in seeds])
 
 
+def spread_check(tables: list[dict]) -> str:
+  """One sentence for `bench.quality` (two or more seeds): each prompt's mean
+  squared luma error and the share of it that every seed has in common."""
+  parts = []
+  for prompt in PROMPTS:
+    d = decompose(luma_errors({"per_seed": tables}, prompt))
+    parts.append(f"{prompt.replace('_', ' ')} {d['mean_square']:.4f}, "
+                 f"{100 * d['shared_share']:.0f}% of it shared")
+  return ("Exposure error shared by the seeds (mean squared luma error over images and "
+          "seeds, and the part every seed has in common: bench.exposure_spread): "
+          + "; ".join(parts) + ".")
+
+
 def main(argv=None) -> dict:
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument("results", nargs="+", help="bench.quality JSON files")

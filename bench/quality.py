@@ -50,7 +50,7 @@ from typing import IO, Sequence
 
 import numpy as np
 
-from bench import common
+from bench import common, exposure_spread
 from bench.text_control import control_table
 from configs import default as default_config
 from nalsuper_jax import baselines, checkpoints, metrics
@@ -422,6 +422,8 @@ def main(argv=None) -> dict:
     print(demo_check(summary))
   if "_exposure" in tables[0]:
     print(exposure_check(tables, seeds))
+    if len(tables) > 1:
+      print(exposure_spread.spread_check(tables))
   if "_content" in tables[0]:
     print(content_check(tables, seeds))
   command = common.command("quality", argv)

@@ -27,7 +27,7 @@ import time
 
 import jax
 
-from bench import common, quality
+from bench import common, exposure_spread, quality
 from nalsuper_jax import files
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -185,6 +185,8 @@ def quality_table(q: dict) -> str:
           + ("\n\n" + quality.demo_check(q["table"]) if "_demo" in q["table"] else "")
           + ("\n\n" + quality.exposure_check(q["per_seed"], q.get("seeds", [0]))
              if "_exposure" in q.get("per_seed", [{}])[0] else "")
+          + ("\n\n" + exposure_spread.spread_check(q["per_seed"])
+             if "_exposure" in q.get("per_seed", [{}])[0] and len(q["per_seed"]) > 1 else "")
           + ("\n\n" + quality.content_check(q["per_seed"], q.get("seeds", [0]))
              if "_content" in q.get("per_seed", [{}])[0] else ""))
 

@@ -481,14 +481,25 @@ def test_exposure_spread_splits_the_luma_error_into_a_shared_and_a_seed_part(tmp
       pytest.approx(0.10, rel=1e-9)
   with pytest.raises(ValueError, match="2 or more seeds"):
     exposure_spread.decompose(shared[None])
-  seeds = [{"_exposure": [{"reference": 0.4, "caption": 0.4 + e, "default_prompt": 0.4}
-                          for e in shared + n]} for n in noise]
+  seeds = [{"_exposure": [{"reference": 0.4, "caption": 0.4 + e, "default_prompt": 0.4 + c,
+                           "phrase_range": [0.35, 0.45]}
+                          for e, c in zip(shared + n, shared)]} for n in noise]
   path = tmp_path / "quality.json"
   path.write_text(json.dumps({"split": "heldout", "seeds": [0, 1], "per_seed": seeds}))
   rows = exposure_spread.main([str(path), "--out", str(tmp_path)])["rows"]
   assert [r["prompt"] for r in rows] == ["caption", "default_prompt"]
   assert rows[0]["shared"] == pytest.approx(np.mean(shared ** 2), rel=1e-6)
-  assert rows[1]["mean_square"] == pytest.approx(0.0, abs=1e-12)
+  assert rows[1]["shared_share"] == pytest.approx(1.0, rel=1e-9)  # no seed part
+  # bench.quality's sentence, also in the BENCHMARKS.md block (two or more seeds only)
+  sentence = exposure_spread.spread_check(seeds)
+  assert f"caption {rows[0]['mean_square']:.4f}, {100 * rows[0]['shared_share']:.0f}% of it " \
+         f"shared; default prompt {rows[1]['mean_square']:.4f}, 100% of it shared." in sentence
+  from bench import quality
+  table = {"steps": 600, "crop": 96, "seeds": [0, 1], "per_seed": seeds,
+           "table": quality.summarise([_seed_table(0.0), _seed_table(0.1)], [0, 1])}
+  assert sentence in run.quality_table(table)
+  table.update(seeds=[0], per_seed=seeds[:1], table=quality.summarise([_seed_table(0.0)], [0]))
+  assert "shared by the seeds" not in run.quality_table(table)
   path.write_text(json.dumps({"per_seed": [{"psnr": 1.0}]}))
   with pytest.raises(SystemExit, match="quality.json: expected bench.quality results"):
     exposure_spread.main([str(path), "--out", str(tmp_path)])
