@@ -92,7 +92,7 @@ def main(argv=None) -> dict:
             f"largest shared errors (image: luma) "
             + ", ".join(f"{i}: {e:+.3f}" for i, e in zip(row["worst_shared_images"],
                                                             row["worst_shared_errors"])))
-  payload = {"command": common.command("bench.exposure_spread", argv), "rows": rows}
+  payload = {"command": common.command("exposure_spread", argv), "rows": rows}
   print(f"wrote {common.record('exposure_spread', payload, args.out)}")
   return payload
 

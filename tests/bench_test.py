@@ -486,7 +486,9 @@ def test_exposure_spread_splits_the_luma_error_into_a_shared_and_a_seed_part(tmp
                           for e, c in zip(shared + n, shared)]} for n in noise]
   path = tmp_path / "quality.json"
   path.write_text(json.dumps({"split": "heldout", "seeds": [0, 1], "per_seed": seeds}))
-  rows = exposure_spread.main([str(path), "--out", str(tmp_path)])["rows"]
+  written = exposure_spread.main([str(path), "--out", str(tmp_path)])
+  assert written["command"] == f"python -m bench.exposure_spread {path} --out {tmp_path}"
+  rows = written["rows"]
   assert [r["prompt"] for r in rows] == ["caption", "default_prompt"]
   assert rows[0]["shared"] == pytest.approx(np.mean(shared ** 2), rel=1e-6)
   assert rows[1]["shared_share"] == pytest.approx(1.0, rel=1e-9)  # no seed part
