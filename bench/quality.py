@@ -287,6 +287,22 @@ def exposure_check(tables: list[dict], seeds: list[int]) -> str:
           + "; ".join(parts) + ".")
 
 
+def sentences(summary: dict, tables: list[dict], seeds: list[int]) -> list[str]:
+  """What a run says under its table, in order (printed by `main`, and in
+  BENCHMARKS.md's block by `bench.run`): the verdict, then each check its
+  results hold rows for."""
+  said = [verdict(summary)]
+  if "_demo" in summary:
+    said.append(demo_check(summary))
+  if "_exposure" in tables[0]:
+    said.append(exposure_check(tables, seeds))
+    if len(tables) > 1:
+      said.append(exposure_spread.spread_check(tables))
+  if "_content" in tables[0]:
+    said.append(content_check(tables, seeds))
+  return said
+
+
 def demo_row(table: dict) -> dict:
   """One seed against the demo's bar: NaLSuper's margins (caption, default
   prompt) over the better of gamma and CLAHE, and its text-control count."""
@@ -417,15 +433,7 @@ def main(argv=None) -> dict:
     tables.append(evaluate(seed_root(root, seed), data_dir, variants, args.split))
   summary = summarise(tables, seeds)
   print(markdown(summary))
-  print(verdict(summary))
-  if "_demo" in summary:
-    print(demo_check(summary))
-  if "_exposure" in tables[0]:
-    print(exposure_check(tables, seeds))
-    if len(tables) > 1:
-      print(exposure_spread.spread_check(tables))
-  if "_content" in tables[0]:
-    print(content_check(tables, seeds))
+  print("\n".join(sentences(summary, tables, seeds)))
   command = common.command("quality", argv)
   name = "quality" if variants == tuple(VARIANTS) else "quality_" + "+".join(variants)
   name += "" if args.split == "test" else "-" + args.split

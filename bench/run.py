@@ -27,7 +27,7 @@ import time
 
 import jax
 
-from bench import common, exposure_spread, quality
+from bench import common, quality
 from nalsuper_jax import files
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -181,14 +181,9 @@ def quality_table(q: dict) -> str:
   return (f"{q['table']['_meta']['num_images']} test images; every learned row trained "
           f"{q['steps']} steps at {q['crop']}x{q['crop']} crops, batch 8, once per seed "
           f"({seeds}); mean ± sample standard deviation over seeds.\n\n"
-          + quality.markdown(q["table"]) + "\n\n" + quality.verdict(q["table"])
-          + ("\n\n" + quality.demo_check(q["table"]) if "_demo" in q["table"] else "")
-          + ("\n\n" + quality.exposure_check(q["per_seed"], q.get("seeds", [0]))
-             if "_exposure" in q.get("per_seed", [{}])[0] else "")
-          + ("\n\n" + exposure_spread.spread_check(q["per_seed"])
-             if "_exposure" in q.get("per_seed", [{}])[0] and len(q["per_seed"]) > 1 else "")
-          + ("\n\n" + quality.content_check(q["per_seed"], q.get("seeds", [0]))
-             if "_content" in q.get("per_seed", [{}])[0] else ""))
+          + quality.markdown(q["table"]) + "\n\n"
+          + "\n\n".join(quality.sentences(q["table"], q.get("per_seed", [{}]),
+                                           q.get("seeds", [0]))))
 
 
 def control_table(c: dict) -> str:
