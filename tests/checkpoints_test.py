@@ -59,29 +59,30 @@ def test_best_without_eval_metrics_says_so(data_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_resume_validates_before_it_writes(data_dir, tmp_path):
-  config = runs.config(data_dir)
-  train.run(config, tmp_path)
-  before = {p: p.read_bytes() for p in [tmp_path / "config.json", tmp_path / "metrics.jsonl"]}
-  listing = sorted(str(p) for p in tmp_path.rglob("*"))
-  wider = runs.config(data_dir, steps=16)
+def test_resume_validates_before_it_writes(data_dir, trained_run, tmp_path):
+  config = runs.trained_config(data_dir)
+  workdir = tmp_path / "run"
+  shutil.copytree(trained_run, workdir)
+  before = {p: p.read_bytes() for p in [workdir / "config.json", workdir / "metrics.jsonl"]}
+  listing = sorted(str(p) for p in workdir.rglob("*"))
+  wider = runs.trained_config(data_dir, steps=16)
   wider.model.channels = 16
   with pytest.raises(checkpoints.CheckpointError) as e:
-    train.run(wider, tmp_path)
+    train.run(wider, workdir)
   message = str(e.value)
   assert "\n" not in message
   assert re.search(r"checkpoints/12: parameter image/\S+ has shape \([\d, ]+\) in the "
                    r"checkpoint but \([\d, ]+\) in the model built from the config", message)
   assert "config.model.channels: 8 -> 16" in message
-  shorter = runs.config(data_dir, steps=2)
-  result = train.run(shorter, tmp_path)
+  shorter = runs.trained_config(data_dir, steps=2)
+  result = train.run(shorter, workdir)
   assert result.already_trained and result.config_changes == ("config.train.steps: 12 -> 2",)
-  assert train.run(config, tmp_path).config_changes == ()
+  assert train.run(config, workdir).config_changes == ()
   assert {p: p.read_bytes() for p in before} == before   # nothing rewritten
-  assert sorted(str(p) for p in tmp_path.rglob("*")) == listing
+  assert sorted(str(p) for p in workdir.rglob("*")) == listing
   # The same through main.py: one line, non-zero exit; and "already trained" exits 0.
-  main = [sys.executable, "main.py", "--config=configs/tiny.py", f"--workdir={tmp_path}",
-          f"--config.data.data_dir={data_dir}", "--mode=train"]
+  main = [sys.executable, "main.py", "--config=configs/tiny.py", f"--workdir={workdir}",
+          f"--config.data.data_dir={data_dir}", "--mode=train", *runs.TRAINED_FLAGS]
   out = subprocess.run(main + ["--config.model.channels=16", "--config.train.steps=16"],
                        cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr[-3000:]

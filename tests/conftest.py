@@ -75,7 +75,7 @@ def data_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def trained_run(data_dir, tmp_path_factory):
-  """The tiny config's uninterrupted 12-step run (`runs.config(data_dir)`),
+  """The tiny config's uninterrupted 12-step run (`runs.trained_config(data_dir)`),
   trained once per test run and shared by the workers like `data_dir`. Tests
   read it, or copy it before they change it."""
   # Deferred: train imports TensorFlow (through clu); only slow tests use this.
@@ -87,7 +87,7 @@ def trained_run(data_dir, tmp_path_factory):
     if not path.is_dir():  # trained under another name, renamed when complete
       partial = shared / "trained_run.partial"
       shutil.rmtree(partial, ignore_errors=True)
-      train.run(runs.config(data_dir), partial)
+      train.run(runs.trained_config(data_dir), partial)
       partial.rename(path)
   return path
 

@@ -40,9 +40,9 @@ def _port() -> int:
 def _start(workdir, data_dir, *flags, processes=1, mode="train"):
   cmd = [sys.executable, "main.py", "--config=configs/tiny.py", f"--workdir={workdir}",
          f"--config.data.data_dir={data_dir}", f"--mode={mode}",
-         f"--config.train.steps={STEPS}", "--config.train.log_every=1",
+         f"--config.train.steps={STEPS}", *runs.TRAINED_FLAGS,
          f"--config.train.keep_checkpoints={STEPS}",  # step 4 stays until the kill sees it
-         "--config.data.log_names=True", *flags]
+         *flags]
   env = runs.host_devices_env(1)
   if processes == 1:
     return [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
@@ -72,16 +72,18 @@ def _names(workdir, process):
   return {r["step"]: r["names"] for r in rows}  # a redone step counts by its last line
 
 
-def test_two_processes_train_like_one_resume_exactly_and_evaluate_alike(data_dir, tmp_path):
-  one, two, killed = tmp_path / "one", tmp_path / "two", tmp_path / "killed"
-  # Two processes train and evaluate (main.py --mode=train_and_eval); then one
-  # process trains in this test's process, the baseline, with the same global batch.
-  # Neither run needs the checkpoints of steps 4 and 8 (a two-process save costs ~3 s).
+def test_two_processes_train_like_one_resume_exactly_and_evaluate_alike(data_dir, trained_run,
+                                                                       tmp_path):
+  two, killed = tmp_path / "two", tmp_path / "killed"
+  # Two processes train and evaluate (main.py --mode=train_and_eval); the baseline
+  # is the suite's one-process run of the same config and global batch
+  # (`trained_run`, which logs every loss and batch). The two-process run needs
+  # no checkpoints of steps 4 and 8 (a two-process save costs ~3 s).
   _wait(_start(two, data_dir, f"--config.train.checkpoint_every={STEPS}", processes=2,
                mode="train_and_eval"))
-  config = runs.config(data_dir, steps=STEPS, log_every=1, checkpoint_every=STEPS)
-  config.data.log_names = True
-  train.run(config, one)
+  config = runs.trained_config(data_dir)
+  one = trained_run
+  assert config.train.steps == STEPS
 
   # (a) the loss curve of two processes equals one process with the same global batch
   assert_close(_curve(two), _curve(one), rel=LOSS_REL)

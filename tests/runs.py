@@ -27,6 +27,20 @@ def config(data_dir: str, **train_overrides):
   return cfg
 
 
+# What `trained_config` logs beyond `config`, as main.py flags.
+TRAINED_FLAGS = ("--config.train.log_every=1", "--config.data.log_names=True")
+
+
+def trained_config(data_dir: str, **train_overrides):
+  """The config of conftest's shared `trained_run`: `config` with every step's
+  losses and example names logged, so that it is also the one-process baseline
+  the two-process test compares curves and batches with. Tests that copy the
+  run and resume it use this (an unchanged config is part of what they check)."""
+  cfg = config(data_dir, log_every=1, **train_overrides)
+  cfg.data.log_names = True
+  return cfg
+
+
 def curve_config(data_dir: str, fsdp: int = 1):
   """The device-count comparison's run: batch 8 (divides 8 devices), every loss
   logged, one save (Orbax copies each replica's slices: ~6 s a save on 8 devices)."""

@@ -3,6 +3,7 @@
 import json
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -140,16 +141,17 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(data_dir, tmp_
   assert all(np.isfinite(x).all() for x in jax.tree.leaves(params))
 
 
-def test_eval_writes_summary_csv_and_pictures(data_dir, tmp_path):
-  config = runs.config(data_dir)
-  train.run(config, tmp_path)
-  summary = evaluate.run(config, tmp_path)
+def test_eval_writes_summary_csv_and_pictures(data_dir, trained_run, tmp_path):
+  config = runs.trained_config(data_dir)
+  workdir = tmp_path / "run"
+  shutil.copytree(trained_run, workdir)
+  summary = evaluate.run(config, workdir)
   for key in ("psnr", "ssim", "psnr_gt_mean", "ssim_gt_mean", "input_psnr", "input_ssim",
               "psnr_default_prompt", "num_images", "step", "psnr_gamma", "psnr_clahe",
               "psnr_oracle_exposure"):
     assert key in summary, key
   assert summary["num_images"] == 3 and summary["step"] == 12
-  out = tmp_path / "eval" / "test"
+  out = workdir / "eval" / "test"
   assert json.loads((out / "summary.json").read_text())["psnr"] == summary["psnr"]
   rows = (out / "per_image.csv").read_text().strip().splitlines()
   assert rows[0].startswith("name,") and len(rows) == 4
