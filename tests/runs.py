@@ -27,17 +27,22 @@ def config(data_dir: str, **train_overrides):
   return cfg
 
 
-# What `trained_config` logs beyond `config`, as main.py flags.
-TRAINED_FLAGS = ("--config.train.log_every=1", "--config.data.log_names=True")
+# What `trained_config` sets beyond `config`: every step's losses and example names
+# logged. As main.py flags in TRAINED_FLAGS.
+TRAINED = {"train.log_every": 1, "data.log_names": True}
+TRAINED_FLAGS = tuple(f"--config.{field}={value}" for field, value in TRAINED.items())
 
 
 def trained_config(data_dir: str, **train_overrides):
-  """The config of conftest's shared `trained_run`: `config` with every step's
-  losses and example names logged, so that it is also the one-process baseline
-  the two-process test compares curves and batches with. Tests that copy the
-  run and resume it use this (an unchanged config is part of what they check)."""
-  cfg = config(data_dir, log_every=1, **train_overrides)
-  cfg.data.log_names = True
+  """The config of conftest's shared `trained_run`: `config` plus `TRAINED`, so
+  that the run is also the one-process baseline the two-process test compares
+  curves and batches with. Tests that copy the run and resume it use this (an
+  unchanged config is part of what they check)."""
+  cfg = config(data_dir)
+  for field, value in TRAINED.items():
+    section, name = field.split(".")
+    cfg[section][name] = value
+  cfg.train.update(train_overrides)
   return cfg
 
 
