@@ -30,11 +30,15 @@ MIN_MARGIN_DB = 3.0
 DEMO_DATA_DIR = "workdirs/demo/tfds"
 
 
-def ensure_demo_data(data_dir: str = DEMO_DATA_DIR) -> str:
-  """Builds `synthetic_lowlight` into `data_dir` unless it is there; returns the
-  absolute path (the trainings run in subprocesses with their own cwd)."""
+def ensure_demo_data(data_dir: str = DEMO_DATA_DIR, name: str = "synthetic_lowlight") -> str:
+  """Builds `name` (`synthetic_lowlight[/<config>]`) into `data_dir` unless it
+  is there; returns the absolute path (the trainings run in subprocesses with
+  their own cwd)."""
   data_dir = os.path.abspath(data_dir)
-  builder = synthetic.Builder(data_dir=data_dir)
+  dataset, _, config = name.partition("/")
+  if dataset != "synthetic_lowlight":
+    raise ValueError(f"data.name={name!r}: the bench scripts build only synthetic_lowlight[/<config>]")
+  builder = synthetic.Builder(data_dir=data_dir, config=config or None)
   if not (pathlib.Path(builder.data_dir) / "dataset_info.json").exists():
     builder.download_and_prepare()
   return data_dir

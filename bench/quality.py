@@ -424,7 +424,8 @@ def main(argv=None) -> dict:
   if args.split == "heldout":  # trainings of their own, without the held-out photos
     root = root.with_name(root.name + "_heldout")
     overrides.append("data.train_exclude=(" + ",".join(map(repr, HELD_OUT)) + ",)")
-  data_dir = common.ensure_demo_data(args.data_dir)
+  name = dict(o.split("=", 1) for o in args.set).get("data.name", demo.data.name)
+  data_dir = common.ensure_demo_data(args.data_dir, name)
   tables = []
   for seed in seeds:
     train({variant: train_command(variant, seed_root(root, seed) / variant, data_dir,
@@ -456,7 +457,7 @@ def trainings_root(root: pathlib.Path, steps: int, crop: int,
                    overrides: Sequence[str] = (), recipe: str = "") -> pathlib.Path:
   """One folder per budget and recipe, so a rerun reuses only its own trainings."""
   return root / (f"steps{steps}_crop{crop}" + (f"_recipe{recipe}" if recipe else "")
-                 + "".join(f"_{o.replace('=', '-')}" for o in overrides))
+                 + "".join(f"_{o.replace('=', '-').replace('/', '-')}" for o in overrides))
 
 
 def seed_root(root: pathlib.Path, seed: int) -> pathlib.Path:

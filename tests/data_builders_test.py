@@ -184,6 +184,24 @@ def test_paired_folder_split_folders_and_formats(tmp_path):
     _build(paired_folder, tmp_path / "empty", tmp_path / "d3")
 
 
+def test_synthetic_lowlight_with_grey_adds_training_photos_only(tmp_path):
+  """`with_grey` lists the default's pairs plus the greyscale photos' in train,
+  under the same names (so the same crops and noise), and the same test pairs;
+  the colour photo list other builders read (real_photos) keeps no grey one."""
+  pairs = {config: synthetic.Builder(data_dir=str(tmp_path), config=config).find_pairs(None)
+           for config in ("default", "with_grey")}
+  default, grey = pairs["default"], pairs["with_grey"]
+  assert grey["test"] == default["test"]
+  assert grey["train"][:len(default["train"])] == default["train"]
+  added = {p.name.rsplit("_", 1)[0] for p in grey["train"][len(default["train"]):]}
+  assert added == {p["name"] for p in synthetic.photos(("grey",)) if p.get("set") == "grey"}
+  assert len(added) == 7 and not added & {p["name"] for p in synthetic.photos()}
+  for name in added:
+    (path,) = {p.high for p in grey["train"] if p.name.startswith(name + "_")}
+    image = images.read_rgb8(path)
+    assert (image[..., 0] == image[..., 2]).all(), name  # grey, stored as RGB
+
+
 @pytest.mark.slow
 def test_synthetic_lowlight_builds_offline_byte_identically_with_tfds_cli(data_dir, tmp_path):
   """One build through the Python API (the suite's `data_dir`), one through
@@ -191,7 +209,7 @@ def test_synthetic_lowlight_builds_offline_byte_identically_with_tfds_cli(data_d
   api = synthetic.Builder(data_dir=data_dir)
   cli = subprocess.run(
       [sys.executable, "-m", "tensorflow_datasets.scripts.cli.main", "build",
-       "tfds_builders/synthetic_lowlight", f"--data_dir={tmp_path / 'cli'}"],
+       "tfds_builders/synthetic_lowlight", "--config=default", f"--data_dir={tmp_path / 'cli'}"],
       capture_output=True, text=True, timeout=600,
       env={**os.environ, "PYTHONHASHSEED": str(os.getpid() % 1000 + 1)})
   assert cli.returncode == 0, cli.stderr[-3000:]

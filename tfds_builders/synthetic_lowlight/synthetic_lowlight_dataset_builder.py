@@ -9,7 +9,11 @@ darkening, gain jitter, Poisson-Gaussian noise, 8-bit quantisation). Every
 example's randomness is seeded by its name, so two builds are byte-identical.
 
 Splits come from disjoint photos: "train" 8 photos x 20 crops of 256x256 =
-160 pairs; "test" 3 photos x 4 crops of 240x320 = 12 pairs.
+160 pairs; "test" 3 photos x 4 crops of 240x320 = 12 pairs. The config
+`with_grey` adds to "train" the wheel's 7 natural greyscale photos (as grey
+RGB; `"set": "grey"` in photos.jsonl), 140 pairs more: other scenes for the
+network's guess of a scene's exposure; its "test" split is the default's,
+byte for byte.
 
 Citation: the photos' own credits are in each package's data README
 (scikit-image data/README.txt, scikit-learn datasets/images/README.txt,
@@ -35,27 +39,41 @@ SEED = 20250113  # arXiv 2501.06546's month, for the record
 
 
 @functools.cache
-def photos() -> tuple[dict, ...]:
-  """The photo list of photos.jsonl, parsed once."""
+def _listed() -> tuple[dict, ...]:
   return tuple(json.loads(line) for line in PHOTOS.read_text().splitlines() if line.strip())
+
+
+def photos(sets: tuple[str, ...] = ()) -> tuple[dict, ...]:
+  """The photos of photos.jsonl: the colour ones, and those of the named
+  extra `sets` ("grey")."""
+  return tuple(p for p in _listed() if p.get("set") is None or p["set"] in sets)
 
 
 class SyntheticConfig(paired.PairedConfig):
 
-  def __init__(self, *, degradation: degrade.DegradeConfig = degrade.DegradeConfig(), **kwargs):
+  def __init__(self, *, degradation: degrade.DegradeConfig = degrade.DegradeConfig(),
+               photo_sets: tuple[str, ...] = (), **kwargs):
     super().__init__(**kwargs)
     self.degradation = degradation
+    self.photo_sets = photo_sets
 
 
 class Builder(paired.PairedImageBuilder):
   """Photos from installed wheels, darkened synthetically; fully offline."""
   DESCRIPTION = __doc__
-  BUILDER_CONFIGS = [SyntheticConfig(name="default", description="Section-7 degradation.")]
+  BUILDER_CONFIGS = [
+      SyntheticConfig(name="default", description="Section-7 degradation."),
+      SyntheticConfig(name="with_grey", photo_sets=("grey",),
+                      description="Section-7 degradation; greyscale photos added to train."),
+  ]
+
+  def photos(self) -> tuple[dict, ...]:
+    return photos(self.builder_config.photo_sets)
 
   def find_pairs(self, manual_dir):
     del manual_dir  # everything ships with the installed packages
     splits = {split: [] for split in CROPS}
-    for photo in photos():
+    for photo in self.photos():
       path = images.package_file(photo["package"], photo["path"])
       for crop in range(CROPS[photo["split"]][0]):
         splits[photo["split"]].append(
@@ -63,7 +81,7 @@ class Builder(paired.PairedImageBuilder):
     return splits
 
   def _load_content(self, manual_dir, splits):
-    return {photo["name"]: photo["caption"] for photo in photos()}
+    return {photo["name"]: photo["caption"] for photo in self.photos()}
 
   def load_low_high(self, pair, index):
     split = "test" if any(pair.name.startswith(n + "_") for n in self._test_photos) else "train"
@@ -77,4 +95,4 @@ class Builder(paired.PairedImageBuilder):
 
   @property
   def _test_photos(self) -> set[str]:
-    return {photo["name"] for photo in photos() if photo["split"] == "test"}
+    return {photo["name"] for photo in self.photos() if photo["split"] == "test"}
