@@ -19,7 +19,8 @@ Citation: the photos' own credits are in each package's data README
 (scikit-image data/README.txt, scikit-learn datasets/images/README.txt,
 matplotlib sample_data/README.txt).
 
-No manual_dir is needed:  tfds build tfds_builders/synthetic_lowlight --data_dir=<dir>
+No manual_dir is needed:  tfds build tfds_builders/synthetic_lowlight --config=default --data_dir=<dir>
+(`--config=with_grey` for the other; without `--config`, `tfds build` builds both).
 """
 
 import functools
