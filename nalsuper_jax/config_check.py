@@ -68,7 +68,7 @@ def validate(config: ml_collections.ConfigDict) -> NaLSuperConfig:
   for name in ("log_every", "checkpoint_every", "keep_checkpoints"):
     _require(t[name] > 0, f"config.train.{name}={t[name]} must be positive")
   _require(t.eval_every >= 0, f"config.train.eval_every={t.eval_every} must be >= 0 (0: off)")
-  for name in ("w_ssim", "w_fft", "w_detail"):
+  for name in (k for k in config.loss if k.startswith("w_")):  # every term's weight
     _require(config.loss[name] >= 0, f"config.loss.{name}={config.loss[name]} must be >= 0")
   _require(e.max_images is None or e.max_images > 0,
            f"config.eval.max_images={e.max_images} must be positive or None")

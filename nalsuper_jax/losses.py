@@ -1,6 +1,6 @@
 """Training losses (ARCHITECTURE.md section 4): Charbonnier + w_ssim * (1 - SSIM),
-plus optional Fourier-amplitude (w_fft) and local detail-energy (w_detail)
-terms (ours, off by default).
+plus optional Fourier-amplitude (w_fft), local detail-energy (w_detail) and
+global exposure (w_exposure) terms (ours, off by default).
 
 Pure functions of NHWC float images in [0, 1]; each weight is a config field.
 """
@@ -105,12 +105,26 @@ def detail_energy(pred: jax.Array, target: jax.Array, size: int = 11,
   return jnp.mean(jnp.abs(rms(pred) - rms(target)))
 
 
+def exposure(pred: jax.Array, target: jax.Array) -> jax.Array:
+  """Mean absolute difference of each image's per-channel means: its global
+  exposure (and colour balance).
+
+  The pixel losses count a brightness offset like any other error, spread
+  over every pixel; on unseen scenes it is the largest error the demo makes
+  (BENCHMARKS.md, "What the seeds share"). Weighting it on its own asks the
+  network to get the brightness a prompt names right before the details.
+  """
+  means = lambda x: jnp.mean(x.astype(jnp.float32), axis=(1, 2))
+  return jnp.mean(jnp.abs(means(pred) - means(target)))
+
+
 def default_config() -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(dict(
       charbonnier_eps=1e-3,  # Charbonnier epsilon
       w_ssim=0.2,            # weight of (1 - SSIM)
       w_fft=0.0,             # weight of the Fourier-amplitude term (0: the paper's loss)
       w_detail=0.0,          # weight of the local detail-energy term (0: the paper's loss)
+      w_exposure=0.0,        # weight of the global exposure term (0: the paper's loss)
   ))
 
 
@@ -128,5 +142,8 @@ def loss_terms(pred: jax.Array, target: jax.Array,
   if config.w_detail:
     terms["detail"] = detail_energy(pred, target)
     total = total + config.w_detail * terms["detail"]
+  if config.w_exposure:
+    terms["exposure"] = exposure(pred, target)
+    total = total + config.w_exposure * terms["exposure"]
   terms["total"] = total
   return terms

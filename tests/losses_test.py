@@ -43,7 +43,8 @@ def test_fourier_amplitude_term_against_numpy_and_its_phase_blindness():
 
 
 @pytest.mark.parametrize("weight,term,function", [("w_fft", "fft", losses.fft_amplitude),
-                                                  ("w_detail", "detail", losses.detail_energy)])
+                                                  ("w_detail", "detail", losses.detail_energy),
+                                                  ("w_exposure", "exposure", losses.exposure)])
 def test_loss_terms_add_an_optional_term_only_when_weighted(weight, term, function):
   rng = np.random.default_rng(2)
   target = rng.uniform(0, 1, (1, 32, 32, 3)).astype(np.float32)
@@ -55,6 +56,23 @@ def test_loss_terms_add_an_optional_term_only_when_weighted(weight, term, functi
   terms = losses.loss_terms(pred, target, config)
   assert_close(np.float32(terms["total"]),
                np.float32(plain["total"] + 0.5 * function(pred, target)), rel=1e-6)
+
+def test_exposure_charges_for_a_brightness_offset_not_for_texture():
+  """Reference: NumPy per-image, per-channel means in float64. A uniform
+  offset costs its size; moving pixels around (a flip, a shuffled texture
+  with the same means) costs nothing, where Charbonnier charges for it."""
+  rng = np.random.default_rng(4)
+  target = rng.uniform(0.2, 0.8, (2, 24, 20, 3)).astype(np.float32)
+  pred = np.clip(target * rng.uniform(0.6, 1.2, (2, 1, 1, 3)), 0, 1).astype(np.float32)
+  means = lambda x: x.astype(np.float64).mean(axis=(1, 2))
+  assert_close(np.float32(losses.exposure(pred, target)),
+               np.float32(np.abs(means(pred) - means(target)).mean()), rel=1e-5)
+  assert_close(np.float32(losses.exposure(target + 0.05, target)), np.float32(0.05), rel=1e-4)
+  shuffled = rng.permuted(target.reshape(2, -1, 3), axis=1).reshape(target.shape)
+  assert float(losses.exposure(shuffled, target)) < 1e-6
+  assert float(losses.exposure(target[:, ::-1], target)) < 1e-6
+  assert float(losses.charbonnier(shuffled, target)) > 0.1
+
 
 def _reference_detail_energy(pred, target):
   """Reference: SciPy's gaussian_filter (sigma 1.5, radius 5: the same 11

@@ -37,6 +37,7 @@ CONFIG_ERRORS = (  # (section, field, bad value, expected message)
     ("text", "max_len", 1, r"config\.text\.max_len=1 must be >= 2"),
     ("eval", "batch_size", 0, r"config\.eval\.batch_size=0"),
     ("loss", "w_detail", -0.1, r"config\.loss\.w_detail=-0\.1 must be >= 0"),
+    ("loss", "w_exposure", -1.0, r"config\.loss\.w_exposure=-1\.0 must be >= 0"),
     ("data", "caption_default", 0.5, r"default.*sum to at most 1"),
     ("data", "zoom_out", 1.5, r"config\.data\.zoom_out=1\.5 must be a probability"),
 )
