@@ -432,6 +432,8 @@ def main(argv=None) -> dict:
                                   args.steps, args.crop, seed, overrides)
            for variant in variants}, args.jobs)
     tables.append(evaluate(seed_root(root, seed), data_dir, variants, args.split))
+    print(f"seed {seed}: " + ", ".join(f"{LABELS[k]} {tables[-1][k]['psnr']:.2f} dB"
+                                       for k in LABELS if k in tables[-1]), flush=True)
   summary = summarise(tables, seeds)
   print(markdown(summary))
   print("\n".join(sentences(summary, tables, seeds)))

@@ -327,7 +327,7 @@ def _seed_table(shift: float, spread: dict[str, float] | None = None) -> dict:
 
 
 def test_quality_set_overrides_reach_every_training_in_their_own_folder(monkeypatch, capsys):
-  from bench import quality
+  from bench import common, quality
   cmd = quality.train_command("film_only", pathlib.Path("w"), "d", 10, 32, 1,
                               ["data.caption_default=0.1"])
   assert "--config.data.caption_default=0.1" in cmd and "--config.seed=1" in cmd
@@ -338,6 +338,11 @@ def test_quality_set_overrides_reach_every_training_in_their_own_folder(monkeypa
   assert quality.trainings_root(root, 10, 32) == root / "steps10_crop32"
   assert (quality.trainings_root(root, 10, 32, ["data.caption_default=0.1"])
           != quality.trainings_root(root, 10, 32))
+  # A dataset config's slash stays inside one folder name.
+  named = quality.trainings_root(root, 10, 32, ["data.name=synthetic_lowlight/with_grey"])
+  assert named.parent == root and named.name.endswith("synthetic_lowlight-with_grey")
+  with pytest.raises(ValueError, match=r"data\.name='lol_v1'.*synthetic_lowlight"):
+    common.ensure_demo_data("/nonexistent", "lol_v1")   # the benches build only the demo's
   # A changed base recipe (configs/default.py) trains in a folder of its own.
   base, changed = default.get_config(), default.get_config()
   changed.data.caption_default = 0.3
