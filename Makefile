@@ -67,7 +67,7 @@ test-fast: setup
 demo: setup
 	test -f $(DEMO_DIR)/tfds/synthetic_lowlight/default/$(DATA_VERSION)/dataset_info.json || \
 	  $(PY) -m tensorflow_datasets.scripts.cli.main build tfds_builders/synthetic_lowlight \
-	    --data_dir=$(DEMO_DIR)/tfds
+	    --config=default --data_dir=$(DEMO_DIR)/tfds
 	$(PY) main.py --config=configs/default.py --workdir=$(DEMO_DIR)/default \
 	  --config.data.data_dir=$(DEMO_DIR)/tfds --mode=train_and_eval
 	$(PY) -m bench.text_control --workdir=$(DEMO_DIR)/default --check \
