@@ -443,3 +443,13 @@ def test_train_exclude_leaves_photos_out_and_a_pattern_that_matches_nothing_is_a
   config.data.train_exclude = ("china_*", "")
   with pytest.raises(config_check.ConfigError, match=r"config\.data\.train_exclude=\('china_\*', ''\)"):
     config_check.validate(config)
+
+
+@pytest.mark.parametrize("name,command", [
+    ("lol_v2/real", r"tfds build tfds_builders/lol_v2 --config=real --data_dir=\S+ --manual_dir="),
+    ("synthetic_lowlight/with_grey",
+     r"tfds build tfds_builders/synthetic_lowlight --config=with_grey --data_dir=\S+$"),
+    ("lol_v1", r"tfds build tfds_builders/lol_v1 --data_dir=\S+ --manual_dir=")])
+def test_a_dataset_not_built_names_the_command_that_builds_its_config(name, command, tmp_path):
+  with pytest.raises(pipeline.DataNotBuilt, match=command):
+    pipeline.load_source(name, "train", str(tmp_path / "empty"))

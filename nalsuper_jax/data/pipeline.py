@@ -375,13 +375,14 @@ def load_source(name: str, split: str, data_dir: str | None, *,
                                           decoders=decoders),
                          f"config.data.name={name!r} split {split!r}")
   except Exception as e:  # TFDS raises several types for "not built"
-    folder = name.split("/")[0]
+    folder, _, builder_config = name.partition("/")
     # TFDS's own message lists its whole catalogue (~1000 lines): keep its first line.
     reason = " ".join(str(e).strip().splitlines()[:1])[:200]
     raise DataNotBuilt(
         f"config.data.name={name!r} split {split!r}: not built in config.data.data_dir="
         f"{data_dir!r} ({reason}); build it with: tfds build tfds_builders/{folder} "
-        f"--data_dir={data_dir or '<dir>'}"
+        + (f"--config={builder_config} " if builder_config else "")
+        + f"--data_dir={data_dir or '<dir>'}"
         + ("" if folder == "synthetic_lowlight" else " --manual_dir=<downloaded files>")) from None
 
 
