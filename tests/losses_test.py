@@ -57,6 +57,7 @@ def test_loss_terms_add_an_optional_term_only_when_weighted(weight, term, functi
   assert_close(np.float32(terms["total"]),
                np.float32(plain["total"] + 0.5 * function(pred, target)), rel=1e-6)
 
+
 def test_exposure_charges_for_a_brightness_offset_not_for_texture():
   """Reference: NumPy per-image, per-channel means in float64. A uniform
   offset costs its size; moving pixels around (a flip, a shuffled texture
