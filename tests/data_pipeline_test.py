@@ -12,6 +12,7 @@ from absl import flags
 from configs import default as default_config
 from nalsuper_jax import config_check
 from nalsuper_jax.data import degrade, images, pipeline
+from tfds_builders.synthetic_lowlight import synthetic_lowlight_dataset_builder as synthetic
 
 
 def _source(n=10, h=24, w=20):
@@ -451,5 +452,9 @@ def test_train_exclude_leaves_photos_out_and_a_pattern_that_matches_nothing_is_a
      r"tfds build tfds_builders/synthetic_lowlight --config=with_grey --data_dir=\S+$"),
     ("lol_v1", r"tfds build tfds_builders/lol_v1 --data_dir=\S+ --manual_dir=")])
 def test_a_dataset_not_built_names_the_command_that_builds_its_config(name, command, tmp_path):
+  """Its builder imported (so registered with TFDS, which could build it on its
+  own: synthetic_lowlight needs no files) or not: loading never builds."""
+  assert synthetic.Builder.name == "synthetic_lowlight"
   with pytest.raises(pipeline.DataNotBuilt, match=command):
     pipeline.load_source(name, "train", str(tmp_path / "empty"))
+  assert not (tmp_path / "empty").exists()

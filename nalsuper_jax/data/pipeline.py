@@ -362,6 +362,10 @@ def load_source(name: str, split: str, data_dir: str | None, *,
                 skip_decoding: Sequence[str] = ()):
   """`tfds.data_source` with a one-line error that says how to build what is missing.
 
+  Never builds: TFDS would otherwise prepare a missing dataset whose builder
+  happens to be imported in this process (minutes, in a folder the user
+  named for reading), and fail with its own message where it is not.
+
   Features named in `skip_decoding` stay encoded bytes (e.g. `low` when
   training regenerates it from `high`: decoding a PNG nobody reads is wasted
   CPU on the cores the train step uses).
@@ -372,7 +376,7 @@ def load_source(name: str, split: str, data_dir: str | None, *,
   decoders = {key: tfds.decode.SkipDecoding() for key in skip_decoding} or None
   try:
     return CheckedSource(tfds.data_source(name, split=split, data_dir=data_dir,
-                                          decoders=decoders),
+                                          download=False, decoders=decoders),
                          f"config.data.name={name!r} split {split!r}")
   except Exception as e:  # TFDS raises several types for "not built"
     folder, _, builder_config = name.partition("/")
