@@ -303,6 +303,12 @@ def sentences(summary: dict, tables: list[dict], seeds: list[int]) -> list[str]:
   return said
 
 
+def lower_psnr(table: dict) -> float:
+  """One seed's lower of NaLSuper's caption and default-prompt PSNR: what
+  the demo's bar and the recipe rules ask of every seed."""
+  return min(table["nalsuper_caption"]["psnr"], table["nalsuper_default_prompt"]["psnr"])
+
+
 def demo_row(table: dict) -> dict:
   """One seed against the demo's bar: NaLSuper's margins (caption, default
   prompt) over the better of gamma and CLAHE, and its text-control count."""
@@ -406,6 +412,10 @@ def main(argv=None) -> dict:
                  help="validation: training crops darkened afresh; heldout: trainings "
                       "without the HELD_OUT photos, scored on them; both choose a recipe "
                       "without looking at the test split")
+  p.add_argument("--stop_below", type=float, default=None, metavar="DB",
+                 help="stop after a seed whose lower of NaLSuper's caption and default-prompt "
+                      "PSNR is under DB: a rule on the worst seed is decided then (the "
+                      "results file records the seeds scored)")
   p.add_argument("--root", default="workdirs/bench_quality")
   p.add_argument("--data_dir", default=common.DEMO_DATA_DIR)
   p.add_argument("--out", default="bench/results")
@@ -418,6 +428,8 @@ def main(argv=None) -> dict:
   unknown = sorted(set(variants) - set(VARIANTS))
   if unknown:
     p.error(f"--variants: unknown {unknown}; known: {list(VARIANTS)}")
+  if args.stop_below is not None and "nalsuper" not in variants:
+    p.error("--stop_below reads NaLSuper's rows: --variants must include nalsuper")
   root = trainings_root(pathlib.Path(args.root), args.steps, args.crop, args.set,
                         recipe_digest(demo))
   overrides = list(args.set)
@@ -434,6 +446,11 @@ def main(argv=None) -> dict:
     tables.append(evaluate(seed_root(root, seed), data_dir, variants, args.split))
     print(f"seed {seed}: " + ", ".join(f"{LABELS[k]} {tables[-1][k]['psnr']:.2f} dB"
                                        for k in LABELS if k in tables[-1]), flush=True)
+    if args.stop_below is not None and lower_psnr(tables[-1]) < args.stop_below:
+      print(f"stopped after seed {seed}: {lower_psnr(tables[-1]):.2f} dB is under "
+            f"--stop_below={args.stop_below}", flush=True)
+      break
+  asked, seeds = seeds, seeds[:len(tables)]
   summary = summarise(tables, seeds)
   print(markdown(summary))
   print("\n".join(sentences(summary, tables, seeds)))
@@ -441,7 +458,10 @@ def main(argv=None) -> dict:
   name = "quality" if variants == tuple(VARIANTS) else "quality_" + "+".join(variants)
   name += "" if args.split == "test" else "-" + args.split
   path = common.record(name, {"command": command, "steps": args.steps,
-                              "crop": args.crop, "overrides": overrides, "seeds": seeds, "variants": variants,
+                              "crop": args.crop, "overrides": overrides, "seeds": seeds,
+                              **({"seeds_asked": asked, "stop_below": args.stop_below}
+                                 if seeds != asked else {}),
+                              "variants": variants,
                               "split": args.split, "root": str(root),
                               "table": summary, "per_seed": tables}, args.out)
   print(f"wrote {path}")

@@ -771,3 +771,45 @@ def test_compile_log_plugin_records_a_compile_with_the_test_that_caused_it(tmp_p
   summary = compile_log.summarise(rows)
   assert summary["events"]["compile"] == len(compiles)
   assert summary["seconds"]["compile"] == pytest.approx(sum(r["s"] for r in compiles), abs=1e-3)
+
+
+def test_quality_stop_below_ends_the_run_at_the_seed_that_decides_the_rule(monkeypatch, tmp_path,
+                                                                          capsys):
+  """`--stop_below=DB`: seeds train and score in order until one's lower of
+  caption and default-prompt PSNR is under DB; the results hold those seeds
+  and say which were asked."""
+  from bench import common, quality
+  trained = []
+  lower = {0: 22.0, 1: 21.0, 2: 23.0}   # seed 1 decides a rule at 21.6
+
+  def evaluate(root, data_dir, variants, split):
+    seed = int(pathlib.Path(root).name.removeprefix("seed"))
+    table = _seed_table(0.0)
+    table["nalsuper_caption"]["psnr"] = lower[seed] + 0.5
+    table["nalsuper_default_prompt"]["psnr"] = lower[seed]
+    return table
+
+  monkeypatch.setattr(common, "ensure_demo_data", lambda data_dir, name: data_dir)
+  monkeypatch.setattr(quality, "train", lambda cmds, jobs: trained.extend(cmds.values()))
+  monkeypatch.setattr(quality, "evaluate", evaluate)
+  args = ["--variants=nalsuper", "--seeds=0,1,2", "--data_dir=d", f"--root={tmp_path / 'r'}",
+          f"--out={tmp_path / 'out'}"]
+  quality.main(args + ["--stop_below=21.6"])
+  assert [c for cmd in trained for c in cmd if c.startswith("--config.seed=")] == [
+      "--config.seed=0", "--config.seed=1"]
+  assert "stopped after seed 1: 21.00 dB is under --stop_below=21.6" in capsys.readouterr().out
+  (path,) = (tmp_path / "out").glob("*.json")
+  record = json.loads(path.read_text())
+  assert record["seeds"] == [0, 1] and record["seeds_asked"] == [0, 1, 2]
+  assert record["table"]["_meta"]["seeds"] == [0, 1]
+  assert record["table"]["nalsuper_default_prompt"]["psnr"]["values"] == [22.0, 21.0]
+  # No seed under the bar: every seed runs, and the record says nothing more.
+  trained.clear()
+  path.unlink()
+  quality.main(args + ["--stop_below=20"])
+  assert len(trained) == 3
+  (path,) = (tmp_path / "out").glob("*.json")
+  assert "seeds_asked" not in json.loads(path.read_text())
+  with pytest.raises(SystemExit):
+    quality.main(args + ["--variants=text_free", "--stop_below=20"])
+  assert "--variants must include nalsuper" in capsys.readouterr().err
