@@ -320,8 +320,7 @@ def demo_row(table: dict) -> dict:
                                       - table[best]["psnr"]),
          "monotonic_images": control["monotonic_images"],
          "num_images": control["num_images"]}
-  row["meets_bar"] = bool(min(row["caption_margin_db"], row["default_prompt_margin_db"])
-                          >= common.MIN_MARGIN_DB
+  row["meets_bar"] = bool(lower_psnr(table) - table[best]["psnr"] >= common.MIN_MARGIN_DB
                           and row["monotonic_images"] == row["num_images"])
   return row
 
