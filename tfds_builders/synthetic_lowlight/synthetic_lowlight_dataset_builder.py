@@ -41,6 +41,7 @@ SEED = 20250113  # arXiv 2501.06546's month, for the record
 
 @functools.cache
 def _listed() -> tuple[dict, ...]:
+  """Every photo of photos.jsonl, parsed once."""
   return tuple(json.loads(line) for line in PHOTOS.read_text().splitlines() if line.strip())
 
 
@@ -68,13 +69,14 @@ class Builder(paired.PairedImageBuilder):
                       description="Section-7 degradation; greyscale photos added to train."),
   ]
 
-  def photos(self) -> tuple[dict, ...]:
+  def _photos(self) -> tuple[dict, ...]:
+    """This config's photos."""
     return photos(self.builder_config.photo_sets)
 
   def find_pairs(self, manual_dir):
     del manual_dir  # everything ships with the installed packages
     splits = {split: [] for split in CROPS}
-    for photo in self.photos():
+    for photo in self._photos():
       path = images.package_file(photo["package"], photo["path"])
       for crop in range(CROPS[photo["split"]][0]):
         splits[photo["split"]].append(
@@ -82,7 +84,7 @@ class Builder(paired.PairedImageBuilder):
     return splits
 
   def _load_content(self, manual_dir, splits):
-    return {photo["name"]: photo["caption"] for photo in self.photos()}
+    return {photo["name"]: photo["caption"] for photo in self._photos()}
 
   def load_low_high(self, pair, index):
     split = "test" if any(pair.name.startswith(n + "_") for n in self._test_photos) else "train"
@@ -94,6 +96,6 @@ class Builder(paired.PairedImageBuilder):
     clean = photo[top:top + height, left:left + width]
     return degrade.degrade(clean, rng, self.builder_config.degradation)
 
-  @property
+  @functools.cached_property  # read for every example built
   def _test_photos(self) -> set[str]:
-    return {photo["name"] for photo in self.photos() if photo["split"] == "test"}
+    return {photo["name"] for photo in self._photos() if photo["split"] == "test"}
