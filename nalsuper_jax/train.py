@@ -245,14 +245,17 @@ def train_iterator(config: ml_collections.ConfigDict, text: LoadedTextEncoder | 
   shard = pipeline.Shard(jax.process_index(), jax.process_count())
   source = pipeline.load_training_source(
       config.data, skip_decoding=("low",) if config.data.degrade_on_the_fly else ())
+  caption_augment = pipeline.CaptionAugment.from_config(config)
   dataset = pipeline.train_dataset(
       source, crop=config.data.crop, global_batch=config.data.batch_size, seed=config.seed,
       tokenizer=text.tokenizer if text else None, shard=shard, augment=config.data.augment,
       degradation=(degrade.DegradeConfig.from_config(config.data.degrade)
                    if config.data.degrade_on_the_fly else None),
-      caption_augment=pipeline.CaptionAugment.from_config(config),
+      caption_augment=caption_augment,
       caption_whole_image=config.data.caption_whole_image, zoom_out=config.data.zoom_out,
-      keep_names=config.data.log_names)
+      keep_names=config.data.log_names,
+      contents=(pipeline.training_caption_contents(config.data)
+                if text and caption_augment.swap else None))
   return pipeline.train_iterator(dataset, num_threads=config.data.num_threads,
                                  prefetch=config.data.prefetch,
                                  worker_count=config.data.worker_count,

@@ -348,6 +348,19 @@ def test_caption_contents_strip_the_describers_words():
   assert pipeline.caption_contents(source) == ("", "a caption written by hand", "a red boat")
 
 
+def test_swapping_draws_from_the_contents_given_else_reads_the_source(minilm):
+  """train.py hands `train_dataset` the contents it read without the images;
+  the same contents give the same batches as reading them from the source."""
+  make = lambda **kw: pipeline.train_dataset(
+      _source(), crop=16, global_batch=4, seed=0, tokenizer=minilm.tokenizer,
+      caption_augment=pipeline.CaptionAugment(swap=1.0), **kw)
+  read, given, other = (make(), make(contents=pipeline.caption_contents(_source())),
+                        make(contents=("a red boat on a lake",)))
+  for i in range(3):
+    np.testing.assert_array_equal(read[i]["ids"], given[i]["ids"])
+    assert not np.array_equal(read[i]["ids"], other[i]["ids"])
+
+
 def test_caption_augmentation_is_deterministic_in_the_training_dataset(minilm):
   make = lambda p: pipeline.train_dataset(
       _source(), crop=16, global_batch=4, seed=0, tokenizer=minilm.tokenizer,
@@ -434,6 +447,9 @@ def test_train_exclude_leaves_photos_out_and_a_pattern_that_matches_nothing_is_a
   kept_names = [pipeline.text(kept[i]["name"]) for i in range(len(kept))]
   left_out = [n for n in names if n.startswith("china_") or n.startswith("astronaut_0")]
   assert len(left_out) == 30 and sorted(kept_names) == sorted(set(names) - set(left_out))
+  # What swapping draws from, read with the images left encoded: the same contents.
+  contents = pipeline.training_caption_contents(config.data)
+  assert contents == pipeline.caption_contents(kept) and len(contents) > 1
   config.data.train_exclude = ("chna_*",)
   with pytest.raises(ValueError, match=r"config\.data\.train_exclude=\['chna_\*'\].*match no "
                                        r"example name"):

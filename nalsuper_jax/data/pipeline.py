@@ -438,6 +438,14 @@ def load_training_source(data: Mapping[str, Any], *, skip_decoding: Sequence[str
   return kept
 
 
+def training_caption_contents(data: Mapping[str, Any]) -> tuple[str, ...]:
+  """`caption_contents` of `config.data`'s training split, read with the images
+  left encoded: what caption swapping draws from. Decoding every image at
+  start-up only to read its caption took 0.31 s for the demo's 160 examples
+  (0.02 s left encoded), in every process, and grows with the images' size."""
+  return caption_contents(load_training_source(data, skip_decoding=IMAGE_KEYS))
+
+
 def split_by_names(name: str, split: str, data_dir: str | None, patterns: Sequence[str],
                    what: str, *, skip_decoding: Sequence[str] = ()) -> tuple[Subset, Subset]:
   """(the examples of a split that a pattern names, the others), in record order;
@@ -497,7 +505,8 @@ def train_dataset(source: Sequence[Mapping[str, Any]], *, crop: int, global_batc
                   caption_augment: CaptionAugment = CaptionAugment(),
                   caption_whole_image: bool = False,
                   zoom_out: float = 0.0,
-                  keep_names: bool = False) -> grain.MapDataset:
+                  keep_names: bool = False,
+                  contents: Sequence[str] | None = None) -> grain.MapDataset:
   """The infinite, deterministic training dataset of this process's batches.
 
   Every process builds the same global stream and takes its slice of each
@@ -508,12 +517,15 @@ def train_dataset(source: Sequence[Mapping[str, Any]], *, crop: int, global_batc
   (on-the-fly pairs from clean images; the source may skip decoding `low`) and captions' appearance words are
   re-computed from the new target. Without a tokenizer, captions are
   dropped (text-free ablations); otherwise `caption_augment` may replace
-  them (see CaptionAugment; swapping reads every example's caption once here).
+  them (see CaptionAugment).
   Re-described captions describe the crop's target, or with
   `caption_whole_image` the whole target image under the same re-exposure:
   what a test caption describes (a crop's brightness differs from its
   image's by more than an exposure word's shade). `zoom_out`: the share of
-  crops taken from the image scaled down (PairedCropFlipRotate).
+  crops taken from the image scaled down (PairedCropFlipRotate). `contents`:
+  the captions' contents swapping draws from (None: read from `source` here,
+  every example decoded once; `training_caption_contents` reads them without
+  the images).
   """
   if len(source) < global_batch:
     raise ValueError(f"{len(source)} training examples cannot fill one batch of "
@@ -533,7 +545,10 @@ def train_dataset(source: Sequence[Mapping[str, Any]], *, crop: int, global_batc
   keys = IMAGE_KEYS
   if tokenizer is not None:
     if describes:
-      contents = caption_contents(source) if caption_augment.swap else ()
+      if not caption_augment.swap:
+        contents = ()
+      elif contents is None:
+        contents = caption_contents(source)
       ds = ds.random_map(AugmentCaption(caption_augment, contents))
     ds = ds.map(Tokenize(tokenizer))
     keys = TRAIN_KEYS
