@@ -185,12 +185,15 @@ class StateLayout:
 
   `abstract`: shape/dtype/sharding structs (what Orbax restores into);
   `shardings`: the NamedSharding tree; `initialise()` builds a fresh state
-  directly into those shardings. A resume never calls `initialise`, so it
-  compiles no init program.
+  directly into those shardings; `start_from(params)` builds step 0's state
+  around given host params (fine-tuning, `warm_start`): fresh optimizer
+  state, the EMA starting at them. A resume calls neither, so it compiles no
+  init program.
   """
   abstract: Any
   shardings: Any
   initialise: Callable[[], TrainState]
+  start_from: Callable[[Any], TrainState]
 
 
 def train_state_layout(config: ml_collections.ConfigDict, model: NaLSuper,
@@ -199,11 +202,13 @@ def train_state_layout(config: ml_collections.ConfigDict, model: NaLSuper,
   """The state's structure and shardings, and a function that initialises it."""
   init_params = init_params_fn(config, model, text)
 
-  def init(rng, frozen_or_trained_text):
-    params = init_params(rng, frozen_or_trained_text)
+  def around(params):
     ema = params if config.train.ema_decay else None
     return TrainState(step=jnp.zeros((), jnp.int32), params=params,
                       opt_state=tx.init(params), ema=ema)
+
+  def init(rng, frozen_or_trained_text):
+    return around(init_params(rng, frozen_or_trained_text))
 
   rng, text_in = jax.random.key(config.seed), None if text is None else text.params
   boxed = jax.eval_shape(init, rng, text_in)
@@ -211,7 +216,13 @@ def train_state_layout(config: ml_collections.ConfigDict, model: NaLSuper,
   abstract = abstract_like(nn.meta.unbox(boxed), shardings)
   initialise = jax.jit(lambda r, t: nn.meta.unbox(init(r, t)), out_shardings=shardings,
                        compiler_options=INIT_COMPILER_OPTIONS)
-  return StateLayout(abstract, shardings, lambda: initialise(rng, text_in))
+  from_params = jax.jit(around, out_shardings=shardings)
+
+  def start_from(params):  # host arrays -> global arrays laid out as training keeps them
+    placed = jax.tree.map(lambda v, s: jax.make_array_from_callback(v.shape, s, v.__getitem__),
+                          params, shardings.params)
+    return from_params(placed)
+  return StateLayout(abstract, shardings, lambda: initialise(rng, text_in), start_from)
 
 
 def abstract_like(tree: Any, shardings: Any) -> Any:

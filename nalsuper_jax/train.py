@@ -28,7 +28,7 @@ from clu import metric_writers, periodic_actions
 from etils import epath
 from flax import traverse_util
 
-from nalsuper_jax import checkpoints, losses, sharding
+from nalsuper_jax import checkpoints, losses, sharding, warm_start
 from nalsuper_jax.checkpoints import TrainState
 from nalsuper_jax.data import degrade, pipeline
 from nalsuper_jax.models import NaLSuper
@@ -316,6 +316,10 @@ def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
     if state is None:
       log.warning("no good checkpoint left in %s: starting from step 0", workdir)
       iterator = train_iterator(config, text)  # a failed restore may have moved it
+  if state is None and config.train.init_from is not None:
+    state = layout.start_from(warm_start.load(config, layout.abstract.params))
+    log.info("starting from the weights of %s (config.train.init_from)",
+             warm_start.source_folder(config.train.init_from))
   if state is None:
     state = layout.initialise()
   if start:

@@ -1,0 +1,84 @@
+"""Fine-tuning (`config.train.init_from`): the first step's weights come from
+the source, or the run is refused before it trains another network."""
+
+import jax
+import numpy as np
+import pytest
+from flax import traverse_util
+
+from configs import default
+from nalsuper_jax import checkpoints, sharding, shipped, train, warm_start
+from nalsuper_jax.checkpoints import CheckpointError
+from tests import runs
+
+
+def _expected(config):
+  model = checkpoints.build_model(config)
+  return checkpoints.abstract_params(config, model, checkpoints.build_text(config, model))
+
+
+def _flat(tree):
+  return {"/".join(k): np.asarray(v) for k, v in traverse_util.flatten_dict(tree).items()}
+
+
+def _l1(a, b):
+  return sum(float(np.abs(a[k] - b[k]).sum()) for k in a)
+
+
+def test_the_shipped_weights_start_a_run_and_another_network_or_tower_is_refused(tmp_path):
+  config = default.get_config()
+  config.train.init_from = warm_start.SHIPPED
+  params = warm_start.load(config, _expected(config))
+  _, _, _, image, _, _ = shipped.load(shipped.SHIPPED_DIR)
+  got, want = _flat(params["image"]), _flat(image)
+  assert sorted(got) == sorted(want) and set(params) == {"image"}
+  for key, value in want.items():
+    np.testing.assert_array_equal(got[key], value, err_msg=key)
+
+  config.model.size = "tiny"
+  with pytest.raises(CheckpointError, match=r"model\.safetensors holds another network: \d+ "
+                     r"difference.*config\.model\.size: small -> tiny"):
+    warm_start.load(config, _expected(config))
+  config.model.size = "small"
+  config.text.normalize_sentence = False
+  with pytest.raises(CheckpointError, match=r"another text tower.*normalize_sentence: True -> "
+                     "False"):
+    warm_start.load(config, _expected(config))
+  config.text.normalize_sentence = True
+  config.train.init_from = str(tmp_path)
+  with pytest.raises(CheckpointError, match=rf"init_from='{tmp_path}': neither a shipped model"):
+    warm_start.load(config, _expected(config))
+
+
+@pytest.mark.slow
+def test_a_run_started_from_a_workdir_trains_on_from_its_weights(data_dir, trained_run,
+                                                                  tmp_path):
+  _, source = runs.final_params(trained_run)
+  config = runs.config(data_dir, steps=1, warmup_steps=0, checkpoint_every=1)
+  config.seed = 1   # a fresh init of its own, far from the source's weights
+  config.train.init_from = str(trained_run)
+  model = checkpoints.build_model(config)
+  text = checkpoints.build_text(config, model)
+  tx, _ = train.make_optimizer(config.train)
+  layout = checkpoints.train_state_layout(config, model, text, tx,
+                                          sharding.make_mesh(config.mesh))
+  state = layout.start_from(warm_start.load(config, layout.abstract.params))
+  started, fresh = _flat(jax.device_get(state.params)), _flat(
+      jax.device_get(layout.initialise().params))
+  want = _flat(source)
+  assert sorted(started) == sorted(want)
+  for key, value in want.items():
+    np.testing.assert_array_equal(started[key], value, err_msg=key)
+  assert int(state.step) == 0
+  assert all(not np.any(np.asarray(leaf)) for leaf in jax.tree.leaves(state.opt_state))
+
+  train.run(config, tmp_path / "run")   # one step on from the source
+  _, tuned = runs.final_params(tmp_path / "run")
+  tuned = _flat(tuned)
+  assert _l1(tuned, want) < 0.1 * _l1(fresh, want)   # ignored init_from: about equal
+  assert _l1(tuned, want) > 0                        # and it did train
+
+  # A workdir with a checkpoint resumes from it; init_from is not read again
+  # (a source that no longer exists is no error then).
+  config.train.update(steps=2, init_from=str(tmp_path / "gone"))
+  assert train.run(config, tmp_path / "run").step == 2
