@@ -118,12 +118,18 @@ def _with_resolved_model(config: dict) -> dict:
 
 
 def config_differences(old: dict, new: dict) -> list[str]:
-  """`config.<field>: old -> new` for every leaf that differs (flattened)."""
+  """`config.<field>: old -> new` for every leaf that differs (flattened).
+
+  A field one side lacks and the other holds as None is no difference: a
+  field added since (e.g. `train.init_from`) at a default that changes nothing.
+  """
   flat_old = traverse_util.flatten_dict(_with_resolved_model(old), sep=".")
   flat_new = traverse_util.flatten_dict(_with_resolved_model(new), sep=".")
   out = []
   for key in sorted(set(flat_old) | set(flat_new)):
     a, b = flat_old.get(key, "<absent>"), flat_new.get(key, "<absent>")
+    if {json.dumps(a, default=str), json.dumps(b, default=str)} == {'"<absent>"', "null"}:
+      continue
     if json.dumps(a, default=str) != json.dumps(b, default=str):
       out.append(f"config.{key}: {a} -> {b}")
   return out

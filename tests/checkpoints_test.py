@@ -30,6 +30,17 @@ def _fake_evaluator(psnr_by_step):
   return evaluator
 
 
+def test_a_field_added_since_at_its_none_default_is_no_config_change():
+  old = {"train": {"steps": 12}}
+  new = {"train": {"steps": 12, "init_from": None}}
+  assert checkpoints.config_differences(old, new) == []
+  new["train"]["init_from"] = "shipped"
+  assert checkpoints.config_differences(old, new) == [
+      "config.train.init_from: <absent> -> shipped"]
+  assert checkpoints.config_differences({"train": {"steps": None}}, old) == [
+      "config.train.steps: None -> 12"]
+
+
 @pytest.mark.slow
 def test_best_checkpoint_is_kept_through_saves_and_resumes_and_selected(data_dir, tmp_path):
   config = runs.config(data_dir, steps=12, eval_every=4, checkpoint_every=4, keep_checkpoints=1)
