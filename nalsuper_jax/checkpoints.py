@@ -128,9 +128,8 @@ def config_differences(old: dict, new: dict) -> list[str]:
   out = []
   for key in sorted(set(flat_old) | set(flat_new)):
     a, b = flat_old.get(key, "<absent>"), flat_new.get(key, "<absent>")
-    if {json.dumps(a, default=str), json.dumps(b, default=str)} == {'"<absent>"', "null"}:
-      continue
-    if json.dumps(a, default=str) != json.dumps(b, default=str):
+    a_text, b_text = json.dumps(a, default=str), json.dumps(b, default=str)
+    if a_text != b_text and {a_text, b_text} != {'"<absent>"', "null"}:
       out.append(f"config.{key}: {a} -> {b}")
   return out
 
