@@ -41,7 +41,7 @@ import orbax.checkpoint as ocp
 from etils import epath
 from flax import traverse_util
 
-from nalsuper_jax import files, sharding
+from nalsuper_jax import files, sharding, tree_shapes
 from nalsuper_jax.models import NaLSuper, NaLSuperConfig
 from nalsuper_jax.text import LoadedTextEncoder, load_text_encoder
 
@@ -381,17 +381,13 @@ def finish(mgr: ocp.CheckpointManager) -> None:
 # ----------------------------------------------------------------------------
 # Checks
 # ----------------------------------------------------------------------------
-def _path(keys: Sequence[Any]) -> str:
-  return "/".join(str(getattr(k, "key", getattr(k, "name", getattr(k, "idx", k)))) for k in keys)
-
-
 def fingerprint(tree: Any) -> dict[str, list[float]]:
   """{leaf path: [sum |x|, sum x^2]} of every floating leaf, computed on device.
 
   Orbax stores no checksum, so a damaged data file can restore as finite
   garbage; comparing these two numbers per leaf after a restore catches it.
   """
-  leaves = [(_path(p), x) for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]
+  leaves = [(tree_shapes.leaf_path(p), x) for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]
             if hasattr(x, "dtype") and jnp.issubdtype(x.dtype, jnp.floating)]
   if not leaves:
     return {}
@@ -429,25 +425,17 @@ def _saved_fingerprint(mgr: ocp.CheckpointManager, step: int) -> dict[str, list[
     return {}
 
 
-def _shapes(tree: Any) -> dict[str, tuple[int, ...]]:
-  """{leaf path: shape} of the leaves that have one (arrays, structs, metadata)."""
-  return {_path(p): tuple(x.shape) for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]
-          if hasattr(x, "shape")}
-
-
 def check_shapes(saved: Any, expected: Any, step: int, where: str,
                  differences: Callable[[], Sequence[str]] = tuple) -> None:
   """Raises one line naming the first parameter whose shape differs, with
   `differences()` (the config fields that changed; read only then) as a hint."""
-  flat_saved, flat_new = _shapes(saved), _shapes(expected)
-  for name in sorted(set(flat_saved) | set(flat_new)):
-    a, b = flat_saved.get(name), flat_new.get(name)
-    if a != b:
-      changed = differences()
-      hint = f"; the config differs from the saved one in {', '.join(changed)}" if changed else ""
-      raise CheckpointError(
-          f"{where}/{step}: parameter {name} has shape {a} in the checkpoint but "
-          f"{b} in the model built from the config{hint}")
+  bad = tree_shapes.differences(saved, expected)
+  if bad:
+    changed = differences()
+    hint = f"; the config differs from the saved one in {', '.join(changed)}" if changed else ""
+    raise CheckpointError(
+        f"{where}/{step}: parameter {bad[0].path} has shape {bad[0].found} in the checkpoint "
+        f"but {bad[0].expected} in the model built from the config{hint}")
 
 
 # ----------------------------------------------------------------------------

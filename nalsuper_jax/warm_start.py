@@ -26,9 +26,8 @@ import jax
 import ml_collections
 import numpy as np
 from etils import epath
-from flax import traverse_util
 
-from nalsuper_jax import checkpoints, shipped
+from nalsuper_jax import checkpoints, shipped, tree_shapes
 from nalsuper_jax.checkpoints import CheckpointError
 
 SHIPPED = "shipped"
@@ -58,15 +57,6 @@ def _read(folder: epath.Path) -> tuple[ml_collections.ConfigDict, Any, Any, str]
       f"({checkpoints.CHECKPOINT_DIR}/); expected {SHIPPED!r} or one of those folders")
 
 
-def _shape_differences(loaded: Any, expected: Any) -> list[str]:
-  got = {"/".join(k): np.shape(v) for k, v in traverse_util.flatten_dict(loaded).items()}
-  want = {"/".join(k): tuple(v.shape) for k, v in traverse_util.flatten_dict(expected).items()}
-  return ([f"{k} missing" for k in sorted(set(want) - set(got))]
-          + [f"{k} unexpected" for k in sorted(set(got) - set(want))]
-          + [f"{k} {got[k]} (this network: {want[k]})" for k in sorted(set(got) & set(want))
-             if got[k] != want[k]])
-
-
 def load(config: ml_collections.ConfigDict, expected: dict) -> dict:
   """The starting params for `config`, shaped like `expected` (the unboxed
   tree `checkpoints.init_params_fn` builds: "image", and "text" when the
@@ -81,7 +71,9 @@ def load(config: ml_collections.ConfigDict, expected: dict) -> dict:
   params = {"image": image}
   if "text" in expected:
     params["text"] = text
-  bad = _shape_differences(params, expected)
+  bad = [f"{d.path} missing" if d.found is None else f"{d.path} unexpected" if d.expected is None
+         else f"{d.path} {d.found} (this network: {d.expected})"
+         for d in tree_shapes.differences(params, expected)]
   if bad:
     model_changes = [c for c in checkpoints.config_differences(source.to_dict(),
                                                                config.to_dict())

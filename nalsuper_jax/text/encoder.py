@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from nalsuper_jax import tree_shapes
 from nalsuper_jax.text import bert, checkpoint, clip
 from nalsuper_jax.text.features import TextFeatures
 from nalsuper_jax.text.tokenizer import Tokenizer
@@ -104,11 +105,7 @@ def _check_shapes(module: TextEncoder, params: Any, folder) -> None:
   """Fails loudly if the checkpoint's tensors do not fit its config.json."""
   ids = jnp.zeros((1, 2), jnp.int32)
   expected = nn.meta.unbox(jax.eval_shape(module.init, jax.random.key(0), ids, ids)["params"])
-  got = dict(jax.tree_util.tree_flatten_with_path(params)[0])
-  for path, leaf in jax.tree_util.tree_flatten_with_path(expected)[0]:
-    have = got.get(path)
-    if have is None or tuple(have.shape) != tuple(leaf.shape):
+  for d in tree_shapes.differences(params, expected):
+    if d.expected is not None:  # extra tensors are never read
       raise checkpoint.CheckpointError(
-          f"{folder}: tensor {jax.tree_util.keystr(path)} has shape "
-          f"{None if have is None else tuple(have.shape)}; config.json implies "
-          f"{tuple(leaf.shape)}")
+          f"{folder}: tensor {d.path} has shape {d.found}; config.json implies {d.expected}")
