@@ -29,7 +29,7 @@ import safetensors.numpy
 from etils import epath
 from flax import traverse_util
 
-from nalsuper_jax import checkpoints, files
+from nalsuper_jax import checkpoints, files, tree_shapes
 from nalsuper_jax.checkpoints import CheckpointError
 from nalsuper_jax.models import NaLSuper
 from nalsuper_jax.text import LoadedTextEncoder
@@ -100,21 +100,18 @@ def load(directory: str | os.PathLike) -> tuple[
     raise CheckpointError(f"{directory / CONFIG_FILE}: not a NaLSuper config ({e})") from None
   text = checkpoints.build_text(config, model)
   expected = checkpoints.abstract_params(config, model, text)
-  wanted = {_SEP.join(k): v for k, v in traverse_util.flatten_dict(expected).items()}
-  required = {k for k in wanted if k.startswith("image" + _SEP)}
-  if any(k.startswith("text" + _SEP) for k in flat):  # a trained text tower: all of it
-    required |= {k for k in wanted if k.startswith("text" + _SEP)}
-  missing, unknown = sorted(required - set(flat)), sorted(set(flat) - set(wanted))
-  if missing or unknown:
-    raise CheckpointError(f"{where}: does not match {directory / CONFIG_FILE}: "
-                          f"{len(missing)} weight(s) missing {missing[:3]}, "
-                          f"{len(unknown)} unexpected {unknown[:3]}")
+  tree = traverse_util.unflatten_dict({tuple(k.split(_SEP)): v for k, v in flat.items()})
+  if "text" not in tree:  # a frozen tower is not stored: its weights come from its checkpoint
+    expected = {k: v for k, v in expected.items() if k != "text"}
+  bad = tree_shapes.differences(tree, expected)
+  if bad:
+    d = bad[0]
+    state = ("missing" if d.found is None else "unexpected" if d.expected is None
+             else f"shape {d.found}; the config's network expects {d.expected}")
+    raise CheckpointError(f"{where}: does not match {directory / CONFIG_FILE}: {d.path} "
+                          f"{state}{f' (and {len(bad) - 1} more)' if len(bad) > 1 else ''}")
   for key, array in flat.items():
-    if array.shape != wanted[key].shape:
-      raise CheckpointError(f"{where}: {key} has shape {array.shape}; the config's network "
-                            f"expects {wanted[key].shape}")
     if not np.isfinite(array).all():
       raise CheckpointError(f"{where}: {key} holds non-finite values; refusing to use it")
-  tree = traverse_util.unflatten_dict({tuple(k.split(_SEP)): v for k, v in flat.items()})
   text_params = tree.get("text", text.params if text is not None else None)
   return config, model, text, tree["image"], text_params, metadata

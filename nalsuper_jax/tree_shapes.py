@@ -1,8 +1,9 @@
 """Comparing a loaded parameter tree's shapes with the tree a config builds.
 
-Three readers make this check: a training checkpoint's restore, a warm
-start's source (`warm_start`) and a Hugging Face text tower (`text.encoder`).
-One comparison keeps their verdicts the same; each words its own error.
+Four readers make this check: a training checkpoint's restore, a shipped
+model (`shipped`), a warm start's source (`warm_start`) and a Hugging Face
+text tower (`text.encoder`). One comparison keeps their verdicts the same;
+each words its own error.
 """
 
 from __future__ import annotations
