@@ -580,17 +580,19 @@ def select_step(mgr: ocp.CheckpointManager, which: str | int) -> int:
 
 
 def restore_params(config: ml_collections.ConfigDict, workdir: str | os.PathLike,
-                   which: str | int = "latest") -> tuple[NaLSuper, LoadedTextEncoder | None,
-                                                          Any, Any, int]:
+                   which: str | int = "latest", text: LoadedTextEncoder | None = None,
+                   ) -> tuple[NaLSuper, LoadedTextEncoder | None, Any, Any, int]:
   """(model, text, image params, text params, step): weights only, no optimizer.
 
   `which`: "latest", "best" (by eval PSNR) or a step number. The EMA
   parameters are returned when training kept them (they are what
-  evaluates). Non-finite weights are refused.
+  evaluates). Non-finite weights are refused. `text`: the tower of this
+  config's `config.text` when the caller has it loaded already (a
+  fine-tuning start), so it is not read twice.
   """
   workdir = workdir_path(workdir)
   model = build_model(config)
-  text = build_text(config, model)
+  text = text if text is not None and model.config.uses_text else build_text(config, model)
   abstract = abstract_params(config, model, text)
   device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
   target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),

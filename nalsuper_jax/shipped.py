@@ -88,9 +88,13 @@ def _read(directory: pathlib.Path) -> tuple[ml_collections.ConfigDict, dict[str,
   return config, flat, metadata
 
 
-def load(directory: str | os.PathLike) -> tuple[
+def load(directory: str | os.PathLike, text: LoadedTextEncoder | None = None) -> tuple[
     ml_collections.ConfigDict, NaLSuper, LoadedTextEncoder | None, Any, Any, dict[str, str]]:
-  """(config, model, text, image params, text params, metadata) of a shipped model."""
+  """(config, model, text, image params, text params, metadata) of a shipped model.
+
+  `text`: the tower its config's `config.text` names, when the caller has it
+  loaded already (a fine-tuning start), so it is not read twice.
+  """
   directory = pathlib.Path(directory)
   config, flat, metadata = _read(directory)
   where = directory / WEIGHTS_FILE
@@ -98,7 +102,8 @@ def load(directory: str | os.PathLike) -> tuple[
     model = checkpoints.build_model(config)
   except (ValueError, KeyError, TypeError) as e:
     raise CheckpointError(f"{directory / CONFIG_FILE}: not a NaLSuper config ({e})") from None
-  text = checkpoints.build_text(config, model)
+  text = (text if text is not None and model.config.uses_text
+          else checkpoints.build_text(config, model))
   expected = checkpoints.abstract_params(config, model, text)
   tree = traverse_util.unflatten_dict({tuple(k.split(_SEP)): v for k, v in flat.items()})
   if "text" not in tree:  # a frozen tower is not stored: its weights come from its checkpoint

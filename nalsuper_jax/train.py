@@ -317,7 +317,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
       log.warning("no good checkpoint left in %s: starting from step 0", workdir)
       iterator = train_iterator(config, text)  # a failed restore may have moved it
   if state is None and config.train.init_from is not None:
-    state = layout.start_from(warm_start.load(config, layout.abstract.params))
+    state = layout.start_from(warm_start.load(config, layout.abstract.params, text))
     log.info("starting from the weights of %s (config.train.init_from)",
              warm_start.source_folder(config.train.init_from))
   if state is None:

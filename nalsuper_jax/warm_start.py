@@ -29,6 +29,7 @@ from etils import epath
 
 from nalsuper_jax import checkpoints, shipped, tree_shapes
 from nalsuper_jax.checkpoints import CheckpointError
+from nalsuper_jax.text import LoadedTextEncoder
 
 SHIPPED = "shipped"
 # Text settings that change what the image network reads from a caption.
@@ -41,36 +42,44 @@ def source_folder(init_from: str) -> epath.Path:
       checkpoints.workdir_path(init_from))
 
 
-def _read(folder: epath.Path) -> tuple[ml_collections.ConfigDict, Any, Any, str]:
+def _read(folder: epath.Path, config: ml_collections.ConfigDict,
+          text: LoadedTextEncoder | None) -> tuple[ml_collections.ConfigDict, Any, Any, str]:
   """(source config, image params, text params, what was read) of a shipped
-  model or a training workdir."""
+  model or a training workdir, refused before any weights are read when its
+  text tower is not `config`'s (then `text`, already loaded, serves both)."""
   if (folder / shipped.WEIGHTS_FILE).is_file():
-    config, _, _, image, text, _ = shipped.load(folder)
-    return config, image, text, str(folder / shipped.WEIGHTS_FILE)
-  if (folder / checkpoints.CHECKPOINT_DIR).is_dir():
-    config = checkpoints.read_config(folder)
-    _, _, image, text, step = checkpoints.restore_params(config, folder, "latest")
-    return config, image, text, f"{folder / checkpoints.CHECKPOINT_DIR}/{step}"
-  raise CheckpointError(
-      f"config.train.init_from={os.fspath(folder)!r}: neither a shipped model "
-      f"({shipped.WEIGHTS_FILE} + {shipped.CONFIG_FILE}) nor a training workdir "
-      f"({checkpoints.CHECKPOINT_DIR}/); expected {SHIPPED!r} or one of those folders")
-
-
-def load(config: ml_collections.ConfigDict, expected: dict) -> dict:
-  """The starting params for `config`, shaped like `expected` (the unboxed
-  tree `checkpoints.init_params_fn` builds: "image", and "text" when the
-  tower trains), as float NumPy arrays on the host."""
-  folder = source_folder(config.train.init_from)
-  source, image, text, where = _read(folder)
+    where = str(folder / shipped.WEIGHTS_FILE)
+  elif (folder / checkpoints.CHECKPOINT_DIR).is_dir():
+    where = str(folder / checkpoints.CHECKPOINT_DIR)
+  else:
+    raise CheckpointError(
+        f"config.train.init_from={os.fspath(folder)!r}: neither a shipped model "
+        f"({shipped.WEIGHTS_FILE} + {shipped.CONFIG_FILE}) nor a training workdir "
+        f"({checkpoints.CHECKPOINT_DIR}/); expected {SHIPPED!r} or one of those folders")
+  source = checkpoints.read_config(folder)
   text_changes = [f"config.text.{f}: {source.text.get(f)} -> {config.text.get(f)}"
                   for f in TEXT_FIELDS if source.text.get(f) != config.text.get(f)]
   if text_changes:
     raise CheckpointError(f"config.train.init_from: {where} was trained on another text "
                           f"tower ({'; '.join(text_changes)})")
+  if (folder / shipped.WEIGHTS_FILE).is_file():
+    source, _, _, image, text_params, _ = shipped.load(folder, text)
+    return source, image, text_params, where
+  _, _, image, text_params, step = checkpoints.restore_params(source, folder, "latest", text)
+  return source, image, text_params, f"{where}/{step}"
+
+
+def load(config: ml_collections.ConfigDict, expected: dict,
+         text: LoadedTextEncoder | None = None) -> dict:
+  """The starting params for `config`, shaped like `expected` (the unboxed
+  tree `checkpoints.init_params_fn` builds: "image", and "text" when the
+  tower trains), as float NumPy arrays on the host. `text`: `config`'s
+  tower when the caller has loaded it (it is then not loaded again)."""
+  folder = source_folder(config.train.init_from)
+  source, image, text_params, where = _read(folder, config, text)
   params = {"image": image}
   if "text" in expected:
-    params["text"] = text
+    params["text"] = text_params
   bad = [f"{d.path} missing" if d.found is None else f"{d.path} unexpected" if d.expected is None
          else f"{d.path} {d.found} (this network: {d.expected})"
          for d in tree_shapes.differences(params, expected)]

@@ -50,9 +50,31 @@ def test_the_shipped_weights_start_a_run_and_another_network_or_tower_is_refused
     warm_start.load(config, _expected(config))
 
 
+def _no_second_load(*_):
+  raise AssertionError("the text tower was loaded again")
+
+
+def test_a_tower_the_run_has_loaded_is_not_loaded_again(monkeypatch):
+  config = default.get_config()
+  config.train.init_from = warm_start.SHIPPED
+  model = checkpoints.build_model(config)
+  text = checkpoints.build_text(config, model)
+  expected = checkpoints.abstract_params(config, model, text)
+  want = _flat(warm_start.load(config, expected))
+  monkeypatch.setattr(checkpoints, "load_text_encoder", _no_second_load)
+  got = _flat(warm_start.load(config, expected, text))
+  assert sorted(got) == sorted(want)
+  for key, value in want.items():
+    np.testing.assert_array_equal(got[key], value, err_msg=key)
+  config.text.normalize_sentence = False   # refused from the config alone, no weights read
+  monkeypatch.setattr(shipped, "load", _no_second_load)
+  with pytest.raises(CheckpointError, match="another text tower"):
+    warm_start.load(config, expected, text)
+
+
 @pytest.mark.slow
 def test_a_run_started_from_a_workdir_trains_on_from_its_weights(data_dir, trained_run,
-                                                                  tmp_path):
+                                                                  tmp_path, monkeypatch):
   _, source = runs.final_params(trained_run)
   config = runs.config(data_dir, steps=1, warmup_steps=0, checkpoint_every=1)
   config.seed = 1   # a fresh init of its own, far from the source's weights
@@ -62,7 +84,9 @@ def test_a_run_started_from_a_workdir_trains_on_from_its_weights(data_dir, train
   tx, _ = train.make_optimizer(config.train)
   layout = checkpoints.train_state_layout(config, model, text, tx,
                                           sharding.make_mesh(config.mesh))
-  state = layout.start_from(warm_start.load(config, layout.abstract.params))
+  with monkeypatch.context() as patch:
+    patch.setattr(checkpoints, "load_text_encoder", _no_second_load)
+    state = layout.start_from(warm_start.load(config, layout.abstract.params, text))
   started, fresh = _flat(jax.device_get(state.params)), _flat(
       jax.device_get(layout.initialise().params))
   want = _flat(source)
