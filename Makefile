@@ -84,15 +84,18 @@ photos: setup
 	done
 
 # The shipped weights: build real_photos, train configs/pretrained.py (rerunning resumes),
-# write the EMA weights + config into $(SHIPPED) (what `nalsuper-enhance` uses without
-# --workdir), then measure them on the held-out photos (bench/results/real_photos-*.json)
-# and draw README's picture.
+# check the run on the held-out photos (issue #14's bar: a miss stops here, the package's
+# weights untouched), write its EMA weights + config into $(SHIPPED) (what
+# `nalsuper-enhance` uses without --workdir), then record them
+# (bench/results/real_photos-*.json) and draw README's picture.
 pretrained: photos
 	test -f $(PRETRAINED_DIR)/tfds/real_photos/default/$(DATA_VERSION)/dataset_info.json || \
 	  $(PY) -m tensorflow_datasets.scripts.cli.main build tfds_builders/real_photos \
 	    --manual_dir=$(PHOTOS_DIR) --data_dir=$(PRETRAINED_DIR)/tfds
 	$(PY) main.py --config=configs/pretrained.py --workdir=$(PRETRAINED_DIR)/run \
 	  --config.data.data_dir=$(PRETRAINED_DIR)/tfds --mode=train_and_eval
+	$(PY) -m bench.real_photos --data_dir=$(PRETRAINED_DIR)/tfds --workdir=$(PRETRAINED_DIR)/run \
+	  --no_shipped --check --out=$(PRETRAINED_DIR)/check
 	$(PY) -m nalsuper_jax.enhance.ship --workdir=$(PRETRAINED_DIR)/run --out=$(SHIPPED)
 	$(PY) -m bench.real_photos --data_dir=$(PRETRAINED_DIR)/tfds --picture=docs/real_photos.jpg
 
