@@ -8,6 +8,7 @@ import subprocess
 import sys
 import types
 
+import imageio.v3 as iio
 import numpy as np
 import pytest
 from orbax.checkpoint._src.serialization import serialization
@@ -206,7 +207,6 @@ def test_a_bad_checkpoint_is_caught_and_training_falls_back(trained, data_dir, t
   with pytest.raises(checkpoints.CheckpointError, match=r"checkpoints/12: (damaged weights|params failed to restore|unreadable)"):
     Enhancer.from_workdir(workdir)
   photo = tmp_path / "in.png"
-  import imageio.v3 as iio
   iio.imwrite(photo, np.full((16, 16, 3), 20, np.uint8))
   assert cli.main(["--workdir", str(workdir), "--output", str(tmp_path / "out"), "--quiet",
                    str(photo)]) == 1

@@ -48,7 +48,9 @@ jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 @pytest.fixture(scope="session")
 def minilm():
   """The offline default encoder (real all-MiniLM-L6-v2 weights)."""
-  from nalsuper_jax import text
+  # Deferred, like the fixtures below: conftest loads in every worker, and the
+  # tests that need none of these should not pay their imports.
+  from nalsuper_jax import text  # pylint: disable=import-outside-toplevel
   return text.load_text_encoder(text.default_config())
 
 
@@ -65,7 +67,9 @@ def data_dir(tmp_path_factory):
   pytest-xdist workers share the run's base temporary folder; the first to
   take the lock builds, the others wait and reuse it (a build is ~20 s).
   """
-  from tfds_builders.synthetic_lowlight import synthetic_lowlight_dataset_builder as synthetic
+  # Deferred: the builder imports TensorFlow Datasets (and TensorFlow).
+  from tfds_builders.synthetic_lowlight import (  # pylint: disable=import-outside-toplevel
+      synthetic_lowlight_dataset_builder as synthetic)
   shared = _shared_folder(tmp_path_factory)
   with filelock.FileLock(str(shared / "tfds.lock")):
     # An already prepared set is reused (TFDS checks its dataset_info.json).

@@ -1,16 +1,19 @@
 """TFDS builders on tiny fixture folders made here in each dataset's real layout."""
 
 import filecmp
+import io
 import json
 import logging
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
+from PIL import Image
 
 from nalsuper_jax.data import builder as paired
 from nalsuper_jax.data import images
@@ -250,8 +253,6 @@ def test_two_images_with_one_name_are_an_error_never_a_guess(tmp_path):
 
 
 def _webp(image: np.ndarray) -> bytes:
-  import io
-  from PIL import Image
   buffer = io.BytesIO()
   Image.fromarray(image).save(buffer, format="WEBP", lossless=True)
   return buffer.getvalue()
@@ -283,7 +284,6 @@ def photo_packages(tmp_path, monkeypatch):
 
   root = tmp_path / "photos"
   listed = photo(400, 600)
-  from PIL import Image
   duplicate = np.asarray(Image.fromarray(listed).resize((450, 300), Image.LANCZOS))
   bundle_dir = root / "pkg-bundle" / "share"
   bundle_dir.mkdir(parents=True)
@@ -335,7 +335,6 @@ def test_real_photos_splits_by_package_and_leaves_out_duplicates(photo_packages,
 
 def test_real_photos_names_the_missing_package(photo_packages, tmp_path):
   root, _ = photo_packages
-  import shutil
   shutil.rmtree(root / "pkg-wall")
   with pytest.raises(paired.ManualDataError, match=r"pkg-wall[\s\S]*apt-get download"):
     _build(real_photos, root, tmp_path / "data")

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from skimage import data as skdata
 
 from nalsuper_jax.data import captions
 
@@ -114,7 +115,6 @@ def test_captions_jsonl_errors_name_the_line(tmp_path):
 
 
 def test_relight_lands_in_each_exposure_words_range():
-  from skimage import data as skdata  # pylint: disable=import-outside-toplevel
   photo = skdata.coffee()[::4, ::4]
   words = [captions.describe(captions.relight(photo, np.random.default_rng(i))[0]).exposure
            for i in range(40)]
@@ -132,7 +132,6 @@ def test_relight_lands_in_each_exposure_words_range():
 def test_relight_measures_the_reference_and_gives_the_crop_the_same_gain():
   """A dark corner of a bright photo, relit for the photo's exposure word: the
   word is the whole photo's (the reference), and the corner is scaled alike."""
-  from skimage import data as skdata  # pylint: disable=import-outside-toplevel
   photo = skdata.coffee()[::4, ::4]
   luma = photo.astype(np.float32) @ captions.LUMA
   top, left = np.unravel_index(np.argmin(luma[:-32, :-32]), (luma.shape[0] - 32, luma.shape[1] - 32))

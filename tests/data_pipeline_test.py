@@ -11,7 +11,7 @@ from absl import flags
 
 from configs import default as default_config
 from nalsuper_jax import config_check
-from nalsuper_jax.data import degrade, images, pipeline
+from nalsuper_jax.data import captions, degrade, images, pipeline
 from tfds_builders.synthetic_lowlight import synthetic_lowlight_dataset_builder as synthetic
 
 
@@ -215,7 +215,6 @@ def test_missing_dataset_says_how_to_build_it(tmp_path):
 
 
 def test_caption_augmentation_replaces_captions_by_the_crops_appearance():
-  from nalsuper_jax.data import captions  # pylint: disable=import-outside-toplevel
   rng = np.random.default_rng(0)
   bright = {"high": np.full((8, 8, 3), 230, np.uint8), "caption": "a cat on a sofa"}
   dark = {"high": np.full((8, 8, 3), 20, np.uint8), "caption": "a cat on a sofa"}
@@ -340,7 +339,6 @@ def test_caption_augment_from_config_reads_the_default_prompt():
 
 
 def test_caption_contents_strip_the_describers_words():
-  from nalsuper_jax.data import captions  # pylint: disable=import-outside-toplevel
   high = np.full((8, 8, 3), 120, np.uint8)
   source = [{"caption": captions.caption("a red boat", high).encode(), "high": high},
             {"caption": captions.caption("", high).encode(), "high": high},
@@ -375,7 +373,6 @@ def test_caption_augmentation_is_deterministic_in_the_training_dataset(minilm):
 
 
 def test_on_the_fly_degradation_re_describes_kept_captions():
-  from nalsuper_jax.data import captions  # pylint: disable=import-outside-toplevel
   high = np.full((16, 16, 3), 128, np.uint8)
   element = {"high": high, "caption": captions.caption("a red boat", high)}
   split = pipeline.WithContent([element])[0]
@@ -403,7 +400,6 @@ class _WordTokenizer:
 def test_whole_image_captions_describe_the_image_not_the_crop():
   """Half-dark, half-bright photos cropped small: crop captions name the
   half they fell in, whole-image captions the photo's one exposure."""
-  from nalsuper_jax.data import captions  # pylint: disable=import-outside-toplevel
   photo = np.full((64, 64, 3), 12, np.uint8)
   photo[:, 32:] = 250
   source = [{"low": photo // 8, "high": photo, "caption": f"photo {i}".encode(),

@@ -5,7 +5,9 @@ text gates, saved as a real checkpoint + config.json.
 """
 
 import importlib
+import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -14,9 +16,13 @@ import pytest
 import safetensors.numpy
 from etils import epath
 from PIL import Image
+from skimage import data as skdata
 
-from nalsuper_jax import checkpoints, shipped
+from bench import text_control
+from configs import tiny
+from nalsuper_jax import checkpoints, metrics, shipped
 from nalsuper_jax.checkpoints import CheckpointError
+from nalsuper_jax.data import degrade
 from nalsuper_jax.data.images import ImageError
 from nalsuper_jax.enhance import Enhancer, cli, export, photo_io, read_photo, ship, tiling
 from nalsuper_jax.enhance import enhancer as enhancer_mod
@@ -305,7 +311,6 @@ def test_shipped_weights_enhance_exactly_as_the_run_they_came_from(enhancer, shi
 @pytest.mark.slow
 def test_shipped_weights_that_do_not_fit_are_refused_by_name(workdir, shipped_dir, tmp_path,
                                                              monkeypatch):
-  import shutil
   bad = tmp_path / "bad"
   shutil.copytree(shipped_dir, bad)
   weights = bad / shipped.WEIGHTS_FILE
@@ -346,9 +351,6 @@ def test_cli_without_a_workdir_uses_the_shipped_model(shipped_dir, tmp_path, mon
 @pytest.mark.slow
 def test_bench_text_control_runs_on_a_training_workdir(workdir, data_dir, tmp_path):
   """`make demo` ends with this command; it must run on what training writes."""
-  import json
-  import shutil
-  from bench import text_control
   run = tmp_path / "run"
   shutil.copytree(workdir, run)
   config = json.loads((run / checkpoints.CONFIG_FILE).read_text())
@@ -365,12 +367,9 @@ def test_bench_text_control_runs_on_a_training_workdir(workdir, data_dir, tmp_pa
 def test_the_shipped_model_brightens_a_dark_photo_without_training():
   """The weights in nalsuper_jax/weights load, fit the size limit and work (a smoke
   test on a training photo; quality on held-out photos is bench.real_photos')."""
-  from skimage import data
-  from nalsuper_jax import metrics
-  from nalsuper_jax.data import degrade
   weights = shipped.SHIPPED_DIR / shipped.WEIGHTS_FILE
   assert weights.stat().st_size <= shipped.MAX_BYTES
-  low, high = degrade.degrade(data.coffee(), np.random.default_rng(0),
+  low, high = degrade.degrade(skdata.coffee(), np.random.default_rng(0),
                               degrade.CAMERA_AS_SHOT)
   out = Enhancer.pretrained()(low)
   assert out.dtype == np.uint8 and out.shape == low.shape
@@ -381,7 +380,6 @@ def test_shipped_file_bytes_depend_only_on_the_weights(tmp_path):
   """safetensors writes its metadata in a per-process hash order; ours sorts the
   header, so writing the same weights twice gives the same bytes, and the file
   still reads back (weights and metadata) with safetensors itself."""
-  from configs import tiny
   params = {"conv": {"kernel": np.arange(24, dtype=np.float32).reshape(2, 3, 4),
                      "bias": np.ones(4, np.float32)}}
   metadata = {name: str(i) for i, name in enumerate(

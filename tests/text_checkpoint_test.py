@@ -12,6 +12,7 @@ import transformers  # the reference tokenizer (AutoTokenizer needs no torch)
 
 from nalsuper_jax import text
 from nalsuper_jax.text import checkpoint
+from nalsuper_jax.text import tokenizer as tokenization
 from tests import goldens
 
 
@@ -56,7 +57,6 @@ def test_tokenizer_json_is_read_without_transformers_with_its_ids(which, minilm,
   """The Rust fast path (tokenizer.json, no transformers import) against
   transformers.AutoTokenizer on the same folder: same ids, masks and lengths,
   padded and truncated at two lengths; a slow-only folder still loads."""
-  from nalsuper_jax.text import tokenizer as tokenization
   folder = (_tiny_clip_folder(tmp_path) if which == "clip"
             else checkpoint.resolve(text.default_config().checkpoint))
   auto = transformers.AutoTokenizer.from_pretrained(str(folder))

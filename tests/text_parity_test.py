@@ -15,6 +15,7 @@ import shutil
 
 import numpy as np
 import pytest
+from safetensors.numpy import load_file
 
 from nalsuper_jax import text
 from nalsuper_jax.text import checkpoint
@@ -99,7 +100,7 @@ def test_the_goldens_are_what_the_pytorch_reference_gives(tmp_path):
   which differs between CPUs)."""
   pytest.importorskip("torch", reason="torch writes the goldens (a Python 3.11 venv "
                       "here: tests/goldens/make_text_goldens.py)")
-  from safetensors.numpy import load_file  # pylint: disable=import-outside-toplevel
+  # Deferred: the golden writer imports torch, which only its own venv has.
   from tests.goldens import make_text_goldens  # pylint: disable=import-outside-toplevel
   fresh = make_text_goldens.write(tmp_path)
   for stored in sorted(GOLDENS.rglob("*")):

@@ -1,6 +1,7 @@
 """The main job on the tiny config: sharding invariance, resume, preemption, failures."""
 
 import json
+import logging
 import os
 import pathlib
 import shutil
@@ -9,12 +10,13 @@ import subprocess
 import sys
 import time
 
+import imageio.v3 as iio
 import jax
 import numpy as np
 import pytest
 
 from configs import tiny
-from nalsuper_jax import checkpoints, config_check, evaluate, inference, train
+from nalsuper_jax import checkpoints, config_check, evaluate, inference, quiet_logs, train
 from nalsuper_jax.data import pipeline
 from nalsuper_jax.models import pad_to_multiple
 from tests import ROOT, runs
@@ -159,7 +161,6 @@ def test_eval_writes_summary_csv_and_pictures(data_dir, trained_run, tmp_path):
   assert rows[0].startswith("name,") and len(rows) == 4
   pictures = sorted((out / "images").glob("*.png"))
   assert len(pictures) == 3
-  import imageio.v3 as iio
   assert iio.imread(pictures[0]).shape == (240, 3 * 320, 3)
   # The oracle matches each target's mean: it must beat the raw input.
   assert summary["psnr_oracle_exposure"] > summary["input_psnr"]
@@ -252,8 +253,6 @@ def test_paper_scale_paths_ema_periodic_eval_trainable_text_bfloat16(data_dir, t
 
 
 def test_library_chatter_is_dropped_and_warnings_that_matter_kept():
-  import logging
-  from nalsuper_jax import quiet_logs
   quiet = quiet_logs.QuietLibraries()
 
   def record(path, level, message):
