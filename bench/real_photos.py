@@ -2,6 +2,7 @@
 
   python -m bench.real_photos --data_dir=workdirs/pretrained/tfds [--workdir=workdirs/demo/default]
       [--picture=docs/real_photos.jpg] [--check] [--split=validation] [--no_shipped]
+      [--per_photo]
 
 On the held-out `real_photos` test split (one whole Debian package, darkened
 by `degrade.CAMERA_AS_SHOT`, so the reference is the photo), for
@@ -88,16 +89,24 @@ def validation_split(source, n: int = VALIDATION_PHOTOS,
   return arrays(common.redarkened(source, degrade.CAMERA_AS_SHOT, n, seed))
 
 
-def score(outputs: list[np.ndarray], highs: list[np.ndarray]) -> dict[str, float]:
-  """PSNR/SSIM means and the saturation / high-frequency ratios over the split."""
+def score(outputs: list[np.ndarray], highs: list[np.ndarray]) -> dict:
+  """PSNR/SSIM means and the saturation / high-frequency ratios over the split.
+
+  The ratios pool the split (mean over outputs / mean over references), so a
+  photo with much fine texture weighs more than a smooth one;
+  `detail_ratio_per_photo` (split order) shows which photos move the pooled one.
+  """
   rows = [metrics.image_metrics(o, h) for o, h in zip(outputs, highs)]
   outs8 = [metrics.to_uint8(o) for o in outputs]
+  hf_out = [metrics.high_frequency_energy(o) for o in outs8]
+  hf_ref = [metrics.high_frequency_energy(h) for h in highs]
   return {"psnr": float(np.mean([r["psnr"] for r in rows])),
           "ssim": float(np.mean([r["ssim"] for r in rows])),
           "saturation_ratio": float(np.mean([metrics.mean_saturation(o) for o in outs8])
                                     / np.mean([metrics.mean_saturation(h) for h in highs])),
-          "detail_ratio": float(np.mean([metrics.high_frequency_energy(o) for o in outs8])
-                                / np.mean([metrics.high_frequency_energy(h) for h in highs]))}
+          "detail_ratio": float(np.mean(hf_out) / np.mean(hf_ref)),
+          "detail_ratio_per_photo": [o / r for o, r in zip(hf_out, hf_ref)],
+          "reference_detail_share": [r / sum(hf_ref) for r in hf_ref]}
 
 
 def baseline_scores(data_dir: str, lows, highs) -> dict[str, dict[str, float]]:
@@ -165,6 +174,18 @@ def write_picture(path: str, enhancer: Enhancer, lows, highs, rows: int = 2,
   photo_io.write_photo(path, np.asarray(canvas), jpeg_quality=90)
 
 
+def per_photo_markdown(names: list[str], table: dict, models: list[str]) -> str:
+  """Each photo's high-frequency ratio per model, with its share of the
+  references' pooled energy (what the pooled ratio weighs it by)."""
+  share = next(iter(table.values()))["reference_detail_share"]
+  lines = ["| photo | share of the references' HF energy | " + " | ".join(models) + " |",
+           "|---|---|" + "---|" * len(models)]
+  for i, name in enumerate(names):
+    lines.append(f"| {name} | {share[i]:.0%} | " + " | ".join(
+        f"{table[m]['detail_ratio_per_photo'][i]:.0%}" for m in models) + " |")
+  return "\n".join(lines)
+
+
 def markdown(table: dict) -> str:
   lines = ["| | PSNR | SSIM | margin over best baseline | saturation / ref | "
            "HF energy / ref | text control |", "|---|---|---|---|---|---|---|"]
@@ -187,6 +208,8 @@ def main(argv=None) -> int:
                  "meets the bar (default prompt)")
   p.add_argument("--split", choices=("test", "validation"), default="test",
                  help="validation: training photos darkened afresh, for choosing a recipe")
+  p.add_argument("--per_photo", action="store_true",
+                 help="also print each photo's high-frequency ratio per model")
   p.add_argument("--no_shipped", action="store_true",
                  help="score only the --workdir runs (half the time of a candidate's score)")
   p.add_argument("--out", default="bench/results")
@@ -215,6 +238,8 @@ def main(argv=None) -> int:
   print(f"{DATASET} {args.split} split: {len(names)} photos")
   print(markdown(table))
   models = ([] if shipped is None else ["shipped"]) + args.workdir
+  if args.per_photo:
+    print(per_photo_markdown(names, table, models))
   misses = {m: failures(table[m]) for m in models}
   for m, missed in misses.items():
     print(f"{'shipped model' if m == 'shipped' else m}: "

@@ -79,8 +79,17 @@ def test_real_photo_scores_and_the_bar():
   same = real_photos.score(refs, highs)
   assert same["saturation_ratio"] == pytest.approx(1.0, rel=1e-6)
   assert same["detail_ratio"] == pytest.approx(1.0, rel=1e-6)
+  assert same["detail_ratio_per_photo"] == pytest.approx([1.0] * 3, rel=1e-6)
   grey = real_photos.score([np.repeat(r.mean(-1, keepdims=True), 3, -1) for r in refs], highs)
   assert grey["saturation_ratio"] < 0.05                 # colour gone
+  # The pooled ratio is the per-photo ratios weighted by each reference's share.
+  smooth = real_photos.score([refs[0], refs[1] * 0.5 + 0.25, refs[2]], highs)
+  assert smooth["detail_ratio_per_photo"][1] == pytest.approx(0.25, rel=0.02)
+  assert sum(smooth["reference_detail_share"]) == pytest.approx(1.0)
+  assert smooth["detail_ratio"] == pytest.approx(sum(
+      s * r for s, r in zip(smooth["reference_detail_share"], smooth["detail_ratio_per_photo"])))
+  text = real_photos.per_photo_markdown(["a", "b", "c"], {"m": smooth}, ["m"])
+  assert "| b | " in text and "| 25% |" in text
   # References blurred by a fraction of a pixel: detail lost, more for the wider
   # blur (on the held-out photos sigma 0.5 still scores ~40 dB PSNR).
   calib = list(real_photos.calibration_scores(highs, (0.5, 1.0)).values())
