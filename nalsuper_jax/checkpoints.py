@@ -138,11 +138,14 @@ def build_model(config: ml_collections.ConfigDict) -> NaLSuper:
   return NaLSuper(NaLSuperConfig.from_config(config.model))
 
 
-def build_text(config: ml_collections.ConfigDict, model: NaLSuper) -> LoadedTextEncoder | None:
-  """The text tower, or None for text-free ablations (no FiLM, no TCM)."""
+def build_text(config: ml_collections.ConfigDict, model: NaLSuper,
+               loaded: LoadedTextEncoder | None = None) -> LoadedTextEncoder | None:
+  """The text tower, or None for text-free ablations (no FiLM, no TCM).
+  `loaded`: the tower of `config.text` when the caller has it already (a
+  fine-tuning start), returned instead of reading it again."""
   if not model.config.uses_text:
     return None
-  return load_text_encoder(config.text)
+  return loaded if loaded is not None else load_text_encoder(config.text)
 
 
 def init_params_fn(config: ml_collections.ConfigDict, model: NaLSuper,
@@ -592,7 +595,7 @@ def restore_params(config: ml_collections.ConfigDict, workdir: str | os.PathLike
   """
   workdir = workdir_path(workdir)
   model = build_model(config)
-  text = text if text is not None and model.config.uses_text else build_text(config, model)
+  text = build_text(config, model, text)
   abstract = abstract_params(config, model, text)
   device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
   target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),

@@ -102,8 +102,7 @@ def load(directory: str | os.PathLike, text: LoadedTextEncoder | None = None) ->
     model = checkpoints.build_model(config)
   except (ValueError, KeyError, TypeError) as e:
     raise CheckpointError(f"{directory / CONFIG_FILE}: not a NaLSuper config ({e})") from None
-  text = (text if text is not None and model.config.uses_text
-          else checkpoints.build_text(config, model))
+  text = checkpoints.build_text(config, model, text)
   expected = checkpoints.abstract_params(config, model, text)
   tree = traverse_util.unflatten_dict({tuple(k.split(_SEP)): v for k, v in flat.items()})
   if "text" not in tree:  # a frozen tower is not stored: its weights come from its checkpoint
