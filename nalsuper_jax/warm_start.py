@@ -47,7 +47,8 @@ def _read(folder: epath.Path, config: ml_collections.ConfigDict,
   """(source config, image params, text params, what was read) of a shipped
   model or a training workdir, refused before any weights are read when its
   text tower is not `config`'s (then `text`, already loaded, serves both)."""
-  if (folder / shipped.WEIGHTS_FILE).is_file():
+  is_shipped = (folder / shipped.WEIGHTS_FILE).is_file()
+  if is_shipped:
     where = str(folder / shipped.WEIGHTS_FILE)
   elif (folder / checkpoints.CHECKPOINT_DIR).is_dir():
     where = str(folder / checkpoints.CHECKPOINT_DIR)
@@ -62,7 +63,7 @@ def _read(folder: epath.Path, config: ml_collections.ConfigDict,
   if text_changes:
     raise CheckpointError(f"config.train.init_from: {where} was trained on another text "
                           f"tower ({'; '.join(text_changes)})")
-  if (folder / shipped.WEIGHTS_FILE).is_file():
+  if is_shipped:
     source, _, _, image, text_params, _ = shipped.load(folder, text)
     return source, image, text_params, where
   _, _, image, text_params, step = checkpoints.restore_params(source, folder, "latest", text)
