@@ -155,7 +155,13 @@ def _flip(path):
 
 
 def _truncate(path):
-  path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
+  """Cuts the file to its first 64 bytes.
+
+  As with `_flip`, the writer's order of arrays varies between runs: keeping
+  a third of the file once left every weight inference reads intact (a CI
+  flake), so the cut lands before any array of useful size.
+  """
+  path.write_bytes(path.read_bytes()[:64])
 
 
 def _unraisable(value, obj):
