@@ -27,7 +27,7 @@ PHOTOS_DIR ?= workdirs/photos
 PRETRAINED_DIR ?= workdirs/pretrained
 SHIPPED := nalsuper_jax/weights
 
-.PHONY: setup test test-fast demo photos pretrained lock clean
+.PHONY: setup test test-fast demo photos real_photos pretrained demo_start lock clean
 
 setup: $(STAMP) $(TCMALLOC)
 
@@ -69,7 +69,8 @@ demo: setup
 	  $(PY) -m tensorflow_datasets.scripts.cli.main build tfds_builders/synthetic_lowlight \
 	    --config=default --data_dir=$(DEMO_DIR)/tfds
 	$(PY) main.py --config=configs/default.py --workdir=$(DEMO_DIR)/default \
-	  --config.data.data_dir=$(DEMO_DIR)/tfds --mode=train_and_eval
+	  --config.data.data_dir=$(DEMO_DIR)/tfds --config.train.init_from=demo_start \
+	  --mode=train_and_eval
 	$(PY) -m bench.text_control --workdir=$(DEMO_DIR)/default --check \
 	  --picture=$(DEMO_DIR)/text_control.png --out=$(DEMO_DIR)/bench
 
@@ -88,16 +89,26 @@ photos: setup
 # weights untouched), write its EMA weights + config into $(SHIPPED) (what
 # `nalsuper-enhance` uses without --workdir), then record them
 # (bench/results/real_photos-*.json) and draw README's picture.
-pretrained: photos
-	test -f $(PRETRAINED_DIR)/tfds/real_photos/default/$(DATA_VERSION)/dataset_info.json || \
-	  $(PY) -m tensorflow_datasets.scripts.cli.main build tfds_builders/real_photos \
-	    --manual_dir=$(PHOTOS_DIR) --data_dir=$(PRETRAINED_DIR)/tfds
+pretrained: real_photos
 	$(PY) main.py --config=configs/pretrained.py --workdir=$(PRETRAINED_DIR)/run \
 	  --config.data.data_dir=$(PRETRAINED_DIR)/tfds --mode=train_and_eval
 	$(PY) -m bench.real_photos --data_dir=$(PRETRAINED_DIR)/tfds --workdir=$(PRETRAINED_DIR)/run \
 	  --no_shipped --check --out=$(PRETRAINED_DIR)/check
 	$(PY) -m nalsuper_jax.enhance.ship --workdir=$(PRETRAINED_DIR)/run --out=$(SHIPPED)
 	$(PY) -m bench.real_photos --data_dir=$(PRETRAINED_DIR)/tfds --picture=docs/real_photos.jpg
+
+# The demo's start (`make demo` fine-tunes from it): configs/demo_start.py, the recipe
+# above without the wheel photos (the demo's own), into $(SHIPPED)/demo_start.
+demo_start: real_photos
+	$(PY) main.py --config=configs/demo_start.py --workdir=$(PRETRAINED_DIR)/demo_start \
+	  --config.data.data_dir=$(PRETRAINED_DIR)/tfds --mode=train
+	$(PY) -m nalsuper_jax.enhance.ship --workdir=$(PRETRAINED_DIR)/demo_start \
+	  --out=$(SHIPPED)/demo_start
+
+real_photos: photos
+	test -f $(PRETRAINED_DIR)/tfds/real_photos/default/$(DATA_VERSION)/dataset_info.json || \
+	  $(PY) -m tensorflow_datasets.scripts.cli.main build tfds_builders/real_photos \
+	    --manual_dir=$(PHOTOS_DIR) --data_dir=$(PRETRAINED_DIR)/tfds
 
 # Re-pin after changing requirements.txt (run in a fresh venv, then `make test`).
 lock:

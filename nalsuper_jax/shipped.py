@@ -9,6 +9,9 @@
                      from its own checkpoint, as in training);
   config.json        the training run's config, which rebuilds the network.
 
+`DEMO_START_DIR` holds a second model in the same two files: the start
+`make demo` fine-tunes from.
+
 `load` checks both against the network the config builds (every shape, no
 non-finite value) and refuses with a message naming the file; it never
 builds an optimizer. `Enhancer.pretrained()` and `nalsuper-enhance` without
@@ -35,6 +38,10 @@ from nalsuper_jax.models import NaLSuper
 from nalsuper_jax.text import LoadedTextEncoder
 
 SHIPPED_DIR = pathlib.Path(__file__).with_name("weights")
+# The demo's start (`make demo`: `train.init_from="demo_start"`), beside the photo
+# model: a pretraining on real photos that never saw the demo's held-out or test
+# photos, which the photo model's training set includes (its README.md says why).
+DEMO_START_DIR = SHIPPED_DIR / "demo_start"
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = checkpoints.CONFIG_FILE   # the same file a training workdir holds
 MAX_BYTES = 20 * 2**20   # what a pip wheel can carry comfortably (issue #14: at most 20 MB)

@@ -2,12 +2,14 @@
 
 `config.train.init_from` names where the first step's weights come from:
 
-  None        random initialisation (the paper's recipe);
-  "shipped"   the model inside the package (`shipped.SHIPPED_DIR`);
-  <folder>    a shipped model (model.safetensors + config.json, what
-              `python -m nalsuper_jax.enhance.ship` writes) or a training
-              workdir (its latest checkpoint's evaluated weights: the EMA
-              when that run kept one).
+  None          random initialisation (the paper's recipe);
+  "shipped"     the photo model inside the package (`shipped.SHIPPED_DIR`);
+  "demo_start"  the package's pretraining that `make demo` starts from
+                (`shipped.DEMO_START_DIR`: it never saw the demo's photos);
+  <folder>      a shipped model (model.safetensors + config.json, what
+                `python -m nalsuper_jax.enhance.ship` writes) or a training
+                workdir (its latest checkpoint's evaluated weights: the EMA
+                when that run kept one).
 
 Only the weights carry over; the step, the optimizer state and the learning
 rate schedule start afresh. A run that resumes restores its own checkpoint,
@@ -32,14 +34,17 @@ from nalsuper_jax.checkpoints import CheckpointError
 from nalsuper_jax.text import LoadedTextEncoder
 
 SHIPPED = "shipped"
+# The names `init_from` takes for the models inside the package.
+PACKAGED = {SHIPPED: shipped.SHIPPED_DIR, "demo_start": shipped.DEMO_START_DIR}
 # Text settings that change what the image network reads from a caption.
 TEXT_FIELDS = ("checkpoint", "normalize_sentence")
 
 
 def source_folder(init_from: str) -> epath.Path:
   """The folder `config.train.init_from` names (local or gs://...)."""
-  return epath.Path(shipped.SHIPPED_DIR) if init_from == SHIPPED else (
-      checkpoints.workdir_path(init_from))
+  if init_from in PACKAGED:
+    return epath.Path(PACKAGED[init_from])
+  return checkpoints.workdir_path(init_from)
 
 
 def _read(folder: epath.Path, config: ml_collections.ConfigDict,
@@ -56,7 +61,8 @@ def _read(folder: epath.Path, config: ml_collections.ConfigDict,
     raise CheckpointError(
         f"config.train.init_from={os.fspath(folder)!r}: neither a shipped model "
         f"({shipped.WEIGHTS_FILE} + {shipped.CONFIG_FILE}) nor a training workdir "
-        f"({checkpoints.CHECKPOINT_DIR}/); expected {SHIPPED!r} or one of those folders")
+        f"({checkpoints.CHECKPOINT_DIR}/); expected one of {sorted(PACKAGED)} or one of "
+        "those folders")
   source = checkpoints.read_config(folder)
   text_changes = [f"config.text.{f}: {source.text.get(f)} -> {config.text.get(f)}"
                   for f in TEXT_FIELDS if source.text.get(f) != config.text.get(f)]

@@ -13,7 +13,8 @@ from nalsuper_jax import checkpoints, config_check, sharding, shipped
 from nalsuper_jax.data import degrade, pipeline
 from nalsuper_jax.models.cost import dummy_text
 
-CONFIGS = ("default", "tiny", "lol_v1", "lol_v2_real", "lol_v2_synthetic", "sid", "pretrained")
+CONFIGS = ("default", "tiny", "lol_v1", "lol_v2_real", "lol_v2_synthetic", "sid", "pretrained",
+           "demo_start")
 
 
 def _boxed_params(config):

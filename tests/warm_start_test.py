@@ -1,15 +1,22 @@
 """Fine-tuning (`config.train.init_from`): the first step's weights come from
 the source, or the run is refused before it trains another network."""
 
+import fnmatch
+import json
+
 import jax
 import numpy as np
 import pytest
 from flax import traverse_util
 
-from configs import default
+from bench import quality
+from configs import default, demo_start
 from nalsuper_jax import checkpoints, sharding, shipped, train, warm_start
 from nalsuper_jax.checkpoints import CheckpointError
+from nalsuper_jax.data import images
 from tests import runs
+from tfds_builders.real_photos import real_photos_dataset_builder as real_photos
+from tfds_builders.synthetic_lowlight import synthetic_lowlight_dataset_builder as wheels
 
 
 def _expected(config):
@@ -48,6 +55,35 @@ def test_the_shipped_weights_start_a_run_and_another_network_or_tower_is_refused
   config.train.init_from = str(tmp_path)
   with pytest.raises(CheckpointError, match=rf"init_from='{tmp_path}': neither a shipped model"):
     warm_start.load(config, _expected(config))
+
+
+def test_the_demo_start_starts_the_demo_and_never_saw_its_photos():
+  """`make demo` fine-tunes from `demo_start` and scores on its held-out and
+  test photos: none of them may be among that pretraining's photos (the
+  photo model's training set holds them)."""
+  config = default.get_config()
+  config.train.init_from = "demo_start"
+  params = warm_start.load(config, _expected(config))
+  _, _, _, image, _, _ = shipped.load(shipped.DEMO_START_DIR)
+  got, want = _flat(params["image"]), _flat(image)
+  assert sorted(got) == sorted(want)
+  assert _l1(got, _flat(shipped.load(shipped.SHIPPED_DIR)[3])) > 0   # not the photo model
+  for key, value in want.items():
+    np.testing.assert_array_equal(got[key], value, err_msg=key)
+
+  source = checkpoints.read_config(shipped.DEMO_START_DIR)   # what trained it: the config
+  recipe = demo_start.get_config()                            # `make demo_start` trains
+  recipe.data.data_dir = source.data.data_dir
+  assert json.loads(source.to_json()) == json.loads(recipe.to_json())
+  excluded = source.data.train_exclude
+  demo_eval = [p for p in wheels.photos() if p["split"] == "test" or any(
+      fnmatch.fnmatch(f"{p['name']}_00", held) for held in quality.HELD_OUT)]
+  assert len(demo_eval) == 5
+  for photo in demo_eval:
+    seen = not any(fnmatch.fnmatch(photo["name"], pattern) for pattern in excluded)
+    if seen:   # real_photos leaves out pictures under its size floor
+      pixels = images.read_rgb8(images.package_file(photo["package"], photo["path"]))
+      assert min(pixels.shape[:2]) < real_photos.MIN_SIDE, photo["name"]
 
 
 def _no_second_load(*_):
