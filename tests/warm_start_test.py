@@ -32,15 +32,22 @@ def _l1(a, b):
   return sum(float(np.abs(a[k] - b[k]).sum()) for k in a)
 
 
-def test_the_shipped_weights_start_a_run_and_another_network_or_tower_is_refused(tmp_path):
-  config = default.get_config()
-  config.train.init_from = warm_start.SHIPPED
+def _starts_from(config, name: str, folder) -> dict:
+  """The demo config's first weights under `init_from=name`: exactly the
+  image weights of the model in `folder` (flat), and nothing else."""
+  config.train.init_from = name
   params = warm_start.load(config, _expected(config))
-  _, _, _, image, _, _ = shipped.load(shipped.SHIPPED_DIR)
+  _, _, _, image, _, _ = shipped.load(folder)
   got, want = _flat(params["image"]), _flat(image)
   assert sorted(got) == sorted(want) and set(params) == {"image"}
   for key, value in want.items():
     np.testing.assert_array_equal(got[key], value, err_msg=key)
+  return got
+
+
+def test_the_shipped_weights_start_a_run_and_another_network_or_tower_is_refused(tmp_path):
+  config = default.get_config()
+  _starts_from(config, warm_start.SHIPPED, shipped.SHIPPED_DIR)
 
   config.model.size = "tiny"
   with pytest.raises(CheckpointError, match=r"model\.safetensors holds another network: \d+ "
@@ -61,15 +68,8 @@ def test_the_demo_start_starts_the_demo_and_never_saw_its_photos():
   """`make demo` fine-tunes from `demo_start` and scores on its held-out and
   test photos: none of them may be among that pretraining's photos (the
   photo model's training set holds them)."""
-  config = default.get_config()
-  config.train.init_from = "demo_start"
-  params = warm_start.load(config, _expected(config))
-  _, _, _, image, _, _ = shipped.load(shipped.DEMO_START_DIR)
-  got, want = _flat(params["image"]), _flat(image)
-  assert sorted(got) == sorted(want)
+  got = _starts_from(default.get_config(), "demo_start", shipped.DEMO_START_DIR)
   assert _l1(got, _flat(shipped.load(shipped.SHIPPED_DIR)[3])) > 0   # not the photo model
-  for key, value in want.items():
-    np.testing.assert_array_equal(got[key], value, err_msg=key)
 
   source = checkpoints.read_config(shipped.DEMO_START_DIR)   # what trained it: the config
   recipe = demo_start.get_config()                            # `make demo_start` trains
