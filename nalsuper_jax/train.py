@@ -375,6 +375,12 @@ def run(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
                                  else state.params, step, writer)
         writer.write_scalars(step, {f"eval/{k}": v for k, v in eval_metrics.items()})
       if will_save:
+        # The logs reach their files with each checkpoint: a run killed later
+        # resumes from it and logs only the steps after it again, so no step
+        # of metrics.jsonl or the data log is lost in a buffer.
+        writer.flush()
+        if data_log is not None:
+          data_log.flush()
         checkpoints.save(mgr, step, state, iterator, config, metrics=eval_metrics)
       if preempted:
         log.warning("preempted at step %d: checkpoint saved, exiting", step)
