@@ -75,8 +75,9 @@ def get_config() -> ml_collections.ConfigDict:
       b2=0.999,
       grad_clip=1.0,                 # global-norm clipping (0: off)
       ema_decay=0.0,                 # EMA of params for evaluation (0: off)
-      init_from=config_dict.placeholder(str),  # fine-tune: "shipped", a shipped model's or a
-                                     #   workdir's folder (None: random init; warm_start.py)
+      init_from=config_dict.placeholder(str),  # fine-tune: a packaged model's name, a shipped
+                                     #   model's or a workdir's folder (None: random init;
+                                     #   the names: warm_start.PACKAGED)
       log_every=25,                  # scalars to clu writers every N steps
       checkpoint_every=100,          # Orbax save interval (steps)
       keep_checkpoints=2,            # latest N kept, plus the best by eval PSNR

@@ -68,8 +68,8 @@ def validate(config: ml_collections.ConfigDict) -> NaLSuperConfig:
   for name in ("log_every", "checkpoint_every", "keep_checkpoints"):
     _require(t[name] > 0, f"config.train.{name}={t[name]} must be positive")
   _require(t.init_from is None or (isinstance(t.init_from, str) and t.init_from),
-           f"config.train.init_from={t.init_from!r} must be None, 'shipped', 'demo_start' "
-           "or a folder")
+           f"config.train.init_from={t.init_from!r} must be None, the name of a model "
+           "inside the package (warm_start.PACKAGED) or a folder")
   _require(t.eval_every >= 0, f"config.train.eval_every={t.eval_every} must be >= 0 (0: off)")
   for name in (k for k in config.loss if k.startswith("w_")):  # every term's weight
     _require(config.loss[name] >= 0, f"config.loss.{name}={config.loss[name]} must be >= 0")

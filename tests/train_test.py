@@ -42,8 +42,8 @@ CONFIG_ERRORS = (  # (section, field, bad value, expected message)
     ("loss", "w_exposure", -1.0, r"config\.loss\.w_exposure=-1\.0 must be >= 0"),
     ("data", "caption_default", 0.5, r"default.*sum to at most 1"),
     ("data", "zoom_out", 1.5, r"config\.data\.zoom_out=1\.5 must be a probability"),
-    ("train", "init_from", "", r"config\.train\.init_from='' must be None, 'shipped', "
-     "'demo_start' or a "),
+    ("train", "init_from", "", r"config\.train\.init_from='' must be None, the name of a "
+     r"model inside the package \(warm_start\.PACKAGED\) or a folder"),
 )
 
 
