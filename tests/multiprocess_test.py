@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import jax
 import numpy as np
@@ -84,11 +83,7 @@ def test_two_processes_train_like_one_resume_exactly_and_evaluate_alike(data_dir
   # logs every loss and batch).
   two_devices, killed = tmp_path / "two_devices", tmp_path / "killed"
   procs = _start(killed, data_dir, processes=2)
-  deadline = time.time() + 600
-  while not (killed / "checkpoints" / "4").is_dir():
-    assert all(p.poll() is None for p in procs), procs[0].stdout.read()[-3000:]
-    assert time.time() < deadline
-    time.sleep(0.01)
+  runs.wait_for_checkpoint(killed, 4, *procs)
   for p in procs:
     p.send_signal(signal.SIGKILL)
     p.wait(timeout=60)

@@ -3,6 +3,8 @@
 import json
 import os
 import pathlib
+import subprocess
+import time
 
 import jax
 import numpy as np
@@ -96,3 +98,16 @@ def perturbed_workdir(path: pathlib.Path, step: int = 7) -> pathlib.Path:
   manager.close()
   (path / checkpoints.CONFIG_FILE).write_text(json.dumps(config.to_dict(), default=str))
   return path
+
+
+def wait_for_checkpoint(workdir, step: int, *procs: subprocess.Popen,
+                        timeout: float = 600) -> None:
+  """Returns once `<workdir>/checkpoints/<step>` exists (Orbax renames it into
+  place when complete); fails with the output of a process that ended first."""
+  deadline = time.time() + timeout
+  path = pathlib.Path(workdir) / "checkpoints" / str(step)
+  while not path.is_dir():
+    for proc in procs:
+      assert proc.poll() is None, proc.stdout.read()[-3000:]
+    assert time.time() < deadline, f"no checkpoint {step} after {timeout}s"
+    time.sleep(0.01)

@@ -8,7 +8,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import imageio.v3 as iio
 import jax
@@ -95,22 +94,13 @@ def test_one_and_eight_devices_give_the_same_loss_curve(data_dir, tmp_path):
   assert one[-1] < one[0]  # and it learns
 
 
-def _wait_for_checkpoint(workdir, step, proc, timeout=300):
-  deadline = time.time() + timeout
-  path = pathlib.Path(workdir) / "checkpoints" / str(step)
-  while not path.is_dir():
-    assert proc.poll() is None, proc.stdout.read()[-3000:]
-    assert time.time() < deadline, f"no checkpoint {step} after {timeout}s"
-    time.sleep(0.01)
-
-
 def test_sigkill_then_rerun_equals_uninterrupted_run(data_dir, trained_run, tmp_path):
   """main.py is killed after its step-4 checkpoint; the rerun resumes from what
   the killed process left. The rerun and the uninterrupted run (`trained_run`)
   use train.run in a pytest process (bit-identical to main.py's; a process start
   costs ~15 s here)."""
   killed = _main(tmp_path / "killed", data_dir)
-  _wait_for_checkpoint(tmp_path / "killed", 4, killed)
+  runs.wait_for_checkpoint(tmp_path / "killed", 4, killed)
   killed.send_signal(signal.SIGKILL)
   killed.wait(timeout=60)
   assert runs.final_params(tmp_path / "killed")[0] < 12  # it really stopped partway
@@ -124,7 +114,7 @@ def test_sigkill_then_rerun_equals_uninterrupted_run(data_dir, trained_run, tmp_
 
 def test_sigterm_saves_and_exits_cleanly(data_dir, tmp_path):
   proc = _main(tmp_path, data_dir, "--config.train.steps=100000")
-  _wait_for_checkpoint(tmp_path, 4, proc)
+  runs.wait_for_checkpoint(tmp_path, 4, proc)
   proc.send_signal(signal.SIGTERM)
   output = proc.communicate(timeout=300)[0]
   assert proc.returncode == 0, output[-3000:]
