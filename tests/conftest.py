@@ -114,9 +114,13 @@ def pytest_xdist_make_scheduler(config, log):
   return None
 
 
-# The modules holding the longest tests (the two-process run, ~4-5 min; the
-# 1-vs-8-device curves, ~2-3 min; on 2 cores): handed to the workers first, so
-# that the short tests fill in beside them instead of one long test ending the run.
+# The modules holding the longest tests (the two-process run, ~2 min; the
+# 1-vs-8-device curves, ~40 s; on 2 cores): first among the tests of one case,
+# so that the short tests fill in beside them instead of one long test ending
+# the run. xdist hands out the tests with the most cases before those (its
+# `--loadscope-reorder`, kept: with the longest tests first of all, both
+# workers begin by needing the shared dataset and trained run, and one waited
+# ~22 s for the other to build them; BENCHMARKS.md, "Test suite times").
 LONGEST_FIRST = ("multiprocess_test.py", "train_test.py")
 
 
