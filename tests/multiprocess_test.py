@@ -49,7 +49,7 @@ def _start(workdir, data_dir, *flags, processes=1, devices=1, mode="train"):
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)]
   address = f"127.0.0.1:{_port()}"
   return [subprocess.Popen(cmd + ["--distributed", f"--coordinator_address={address}",
-                                  "--num_processes=2", f"--process_id={i}"],
+                                  f"--num_processes={processes}", f"--process_id={i}"],
                            cwd=ROOT, env=runs.host_devices_env(1), stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True) for i in range(processes)]
 
