@@ -26,7 +26,7 @@ import pytest
 from PIL import Image
 
 from configs import tiny
-from nalsuper_jax import exported, train
+from nalsuper_jax import exported
 from nalsuper_jax.data import builder, captions, images, pipeline
 from nalsuper_jax.enhance import Enhancer, cli, export, photo_io, usage
 from tests import ROOT, image_files, runs
@@ -496,10 +496,10 @@ run() { "$PY" main.py --config=configs/tiny.py --workdir="$DISK/run" --mode=trai
           --config.train.steps=$1 >"$LOGS/$2.out" 2>"$LOGS/$2.err"; echo $? >"$LOGS/$2.rc"; }
 fill() { dd if=/dev/zero of="$DISK/filler" bs=4k 2>/dev/null; truncate -s -$1K "$DISK/filler"; }
 cp -a "$FIRST" "$DISK/run"
-fill 400; run 8 nospace_for_checkpoint
+fill 400; run 16 nospace_for_checkpoint
 ls "$DISK/run/checkpoints" >"$LOGS/after_nospace.ls"
-rm "$DISK/filler"; fill 0; run 8 disk_full
-rm "$DISK/filler"; run 8 resumed
+rm "$DISK/filler"; fill 0; run 16 disk_full
+rm "$DISK/filler"; run 16 resumed
 ls "$DISK/run/checkpoints" >"$LOGS/after_resume.ls"
 """
 
@@ -507,17 +507,17 @@ ls "$DISK/run/checkpoints" >"$LOGS/after_resume.ls"
 @pytest.mark.slow
 @needs_namespaces
 def test_full_disk_during_training_is_one_line_and_keeps_the_last_checkpoint(data_dir,
+                                                                             trained_run,
                                                                              tmp_path):
   """Was: 867 tracebacks from TensorStore's writer threads and the cause lost.
 
-  The first 4 steps train in this process (a main.py start costs ~15 s) and
-  are copied onto the small disk; main.py then meets it full, then empty."""
+  The shared 12-step run (checkpoints 8 and 12) is copied onto the small disk;
+  main.py, asked for 16 steps, then meets it full, then empty."""
   logs = tmp_path / "logs"
   logs.mkdir()
   (tmp_path / "disk").mkdir()
-  train.run(runs.config(data_dir, steps=4, checkpoint_every=4), tmp_path / "first")
   env = dict(os.environ, DISK=str(tmp_path / "disk"), LOGS=str(logs), DATA=data_dir,
-             PY=sys.executable, FIRST=str(tmp_path / "first"))
+             PY=sys.executable, FIRST=str(trained_run))
   out = subprocess.run(["unshare", "-rm", "bash", "-c", _FULL_DISK], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=600)
   assert out.returncode == 0, out.stderr[-2000:]
@@ -526,10 +526,10 @@ def test_full_disk_during_training_is_one_line_and_keeps_the_last_checkpoint(dat
   # Too little space for the next checkpoint: said before writing, step 4 kept.
   assert rc("nospace_for_checkpoint") == 1 and "Traceback" not in err("nospace_for_checkpoint")
   last = err("nospace_for_checkpoint").strip().splitlines()[-1]
-  assert re.fullmatch(r"main\.py: .*/run/checkpoints: cannot save checkpoint 8: [\d.]+ MiB free "
+  assert re.fullmatch(r"main\.py: .*/run/checkpoints: cannot save checkpoint 16: [\d.]+ MiB free "
                       r"on its disk, about [\d.]+ MiB needed; the last good checkpoint is step "
-                      r"4 \(kept\)\. Free space and rerun the same command to resume", last), last
-  assert (logs / "after_nospace.ls").read_text().split() == ["4"]  # nothing half-written
+                      r"12 \(kept\)\. Free space and rerun the same command to resume", last), last
+  assert (logs / "after_nospace.ls").read_text().split() == ["12", "8"]  # nothing half-written
   # No space at all: the first write (config.json) fails, named in one line.
   assert rc("disk_full") == 1 and "Traceback" not in err("disk_full"), err("disk_full")[-2000:]
   last = err("disk_full").strip().splitlines()[-1]
@@ -537,8 +537,8 @@ def test_full_disk_during_training_is_one_line_and_keeps_the_last_checkpoint(dat
                       r"--workdir with free space .*", last), last
   # Space freed: the same command resumes from step 4 and finishes.
   assert rc("resumed") == 0, err("resumed")[-2000:]
-  assert "resuming from step 4" in err("resumed")
-  assert (logs / "after_resume.ls").read_text().split() == ["4", "8"]
+  assert "resuming from step 12" in err("resumed")
+  assert (logs / "after_resume.ls").read_text().split() == ["12", "16"]
 
 
 _READ_ONLY = r"""
