@@ -67,7 +67,7 @@ import json, sys
 from tests import runs
 from nalsuper_jax import train
 import jax
-for fsdp in (1, 2):   # 8 x 1 data parallel, then a 4 x 2 mesh with sharded params
+for fsdp in (1, 2):   # 4 x 1 data parallel, then a 2 x 2 mesh with sharded params
   config = runs.curve_config(sys.argv[1], fsdp=fsdp)
   workdir = f"{sys.argv[2]}/fsdp{fsdp}"
   train.run(config, workdir)
@@ -76,20 +76,20 @@ for fsdp in (1, 2):   # 8 x 1 data parallel, then a 4 x 2 mesh with sharded para
 """
 
 
-def test_one_and_eight_devices_give_the_same_loss_curve(data_dir, tmp_path):
-  """One device (this process) vs eight forced host devices (one subprocess,
-  both layouts): the same global batch gives the same losses."""
-  train.run(runs.curve_config(data_dir), tmp_path / "one")
-  metrics = train.read_metrics(tmp_path / "one")
+def test_one_and_four_devices_give_the_same_loss_curve(data_dir, trained_run, tmp_path):
+  """One device (the suite's `trained_run`, which logs every loss) vs four
+  forced host devices (one subprocess, both layouts): the same global batch
+  gives the same losses."""
+  metrics = train.read_metrics(trained_run)
   one = np.asarray([metrics[s]["loss/total"] for s in sorted(metrics)])
-  env = runs.host_devices_env(8)
   out = subprocess.run([sys.executable, "-c", _CURVES, data_dir, str(tmp_path)],
-                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+                       cwd=ROOT, env=runs.host_devices_env(runs.CURVE_DEVICES),
+                       capture_output=True, text=True, timeout=900)
   lines = [l.split(" ", 2) for l in out.stdout.splitlines() if l.startswith("CURVE")]
   assert len(lines) == 2, out.stdout[-2000:] + out.stderr[-4000:]
   assert len(one) == tiny.get_config().train.steps
   for _, count, curve in lines:
-    assert int(count) == 8
+    assert int(count) == runs.CURVE_DEVICES
     np.testing.assert_allclose(np.asarray(json.loads(curve)), one, rtol=1e-4)
   assert one[-1] < one[0]  # and it learns
 
