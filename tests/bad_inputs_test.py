@@ -29,15 +29,10 @@ from configs import tiny
 from nalsuper_jax import exported
 from nalsuper_jax.data import builder, captions, images, pipeline
 from nalsuper_jax.enhance import Enhancer, cli, export, photo_io, usage
-from tests import ROOT, image_files, runs
+from tests import ROOT, image_files
 
 
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-  return runs.perturbed_workdir(tmp_path_factory.mktemp("workdir"))
-
-
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def listed_workdir(tmp_path_factory):
   """What the argument checks read (config.json, checkpoints/7/): no weights, since a
   usage error must be found before any model loads."""
@@ -201,8 +196,8 @@ FILES = {  # file name: (how to make it, expected message after the path)
 }
 
 
-@pytest.fixture(scope="module")
-def mixed_run(workdir, tmp_path_factory):
+@pytest.fixture(scope="session")
+def mixed_run(perturbed_run, tmp_path_factory):
   """One `nalsuper-enhance` run over a folder of good and bad files."""
   tmp = tmp_path_factory.mktemp("mixed")
   folder = tmp / "in"
@@ -217,7 +212,7 @@ def mixed_run(workdir, tmp_path_factory):
 
   err, std = io.StringIO(), io.StringIO()
   with contextlib.redirect_stderr(err), contextlib.redirect_stdout(std):
-    code = cli.main(["--workdir", str(workdir), "--output", str(out), "--quiet",
+    code = cli.main(["--workdir", str(perturbed_run), "--output", str(out), "--quiet",
                      str(folder), str(explicit)])
   return code, err.getvalue().splitlines(), std.getvalue(), out, good
 
@@ -253,11 +248,11 @@ def test_cmyk_jpeg_is_converted_not_read_as_rgb_plus_alpha(tmp_path):
 
 
 @pytest.mark.slow  # loads a model
-def test_output_inside_the_input_folder_is_not_enhanced_again(workdir, tmp_path, capsys):
+def test_output_inside_the_input_folder_is_not_enhanced_again(perturbed_run, tmp_path, capsys):
   inside, same = tmp_path / "inside", tmp_path / "same"
   for folder in (inside, same):
     image_files.write(folder / "p.png", _dark())
-  base = ["--workdir", str(workdir), "--quiet"]
+  base = ["--workdir", str(perturbed_run), "--quiet"]
   for _ in range(2):  # the second run must not pick up the first run's outputs
     assert cli.main(base + ["--output", str(inside / "enhanced"), str(inside)]) == 0
     assert cli.main(base + ["--output", str(same), "--suffix", "_b", str(same)]) == 0
@@ -268,10 +263,10 @@ def test_output_inside_the_input_folder_is_not_enhanced_again(workdir, tmp_path,
 
 
 @pytest.mark.slow  # loads a model
-def test_long_prompt_warns_that_its_end_is_ignored(workdir, tmp_path, capsys, caplog):
+def test_long_prompt_warns_that_its_end_is_ignored(perturbed_run, tmp_path, capsys, caplog):
   image_files.write(tmp_path / "a.png", _dark())
   long_prompt = " ".join(["a very bright and colourful photo"] * 10)
-  assert cli.main(["--workdir", str(workdir), "--output", str(tmp_path / "out"), "--quiet",
+  assert cli.main(["--workdir", str(perturbed_run), "--output", str(tmp_path / "out"), "--quiet",
                    "--prompt", long_prompt, str(tmp_path / "a.png")]) == 0
   err = capsys.readouterr().err
   assert "nalsuper-enhance: warning: prompt:" in err and "text.max_len=16" in err
@@ -283,15 +278,15 @@ def test_long_prompt_warns_that_its_end_is_ignored(workdir, tmp_path, capsys, ca
 # ---------------------------------------------------------------------------
 # The exported runner treats files exactly as nalsuper-enhance does.
 # ---------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def bundle(workdir, tmp_path_factory):
+@pytest.fixture(scope="session")
+def bundle(perturbed_run, tmp_path_factory):
   path = tmp_path_factory.mktemp("bundle") / "m.nalsuper"
-  export.export_bundle(Enhancer.from_workdir(workdir), path)
+  export.export_bundle(Enhancer.from_workdir(perturbed_run), path)
   return path
 
 
 @pytest.mark.slow
-def test_runner_keeps_16_bits_and_orientation_like_enhance(workdir, bundle, tmp_path):
+def test_runner_keeps_16_bits_and_orientation_like_enhance(perturbed_run, bundle, tmp_path):
   image_files.write(tmp_path / "in16.png", _dark(20, 28), mode="png16")
   stored = Image.fromarray(_dark(20, 28, seed=4))
   exif = stored.getexif()
@@ -299,7 +294,7 @@ def test_runner_keeps_16_bits_and_orientation_like_enhance(workdir, bundle, tmp_
   stored.save(tmp_path / "rot.png", exif=exif)
   for name in ("in16.png", "rot.png"):
     assert exported.main([str(bundle), str(tmp_path / name), str(tmp_path / f"x_{name}")]) == 0
-    assert cli.main(["--workdir", str(workdir), "--output", str(tmp_path / "enh"), "--quiet",
+    assert cli.main(["--workdir", str(perturbed_run), "--output", str(tmp_path / "enh"), "--quiet",
                      str(tmp_path / name)]) == 0
     ours = photo_io.read_photo(tmp_path / f"x_{name}").pixels
     theirs = photo_io.read_photo(tmp_path / "enh" / name).pixels
@@ -584,14 +579,14 @@ exit $rc
 
 @pytest.mark.slow
 @needs_namespaces
-def test_full_output_disk_names_each_output_and_leaves_nothing_partial(workdir, tmp_path):
+def test_full_output_disk_names_each_output_and_leaves_nothing_partial(perturbed_run, tmp_path):
   """Was: a bare `[Errno 28]` per input, naming no file."""
   photos = tmp_path / "photos"
   for i in range(2):
     image_files.write(photos / f"p{i}.png", _dark(64, 64, seed=i))
   full = tmp_path / "full"
   full.mkdir()
-  argv = [sys.executable, "-m", "nalsuper_jax.enhance", "--workdir", str(workdir),
+  argv = [sys.executable, "-m", "nalsuper_jax.enhance", "--workdir", str(perturbed_run),
           "--output", str(full), "--quiet", str(photos)]
   out = subprocess.run(["unshare", "-rm", "bash", "-c", _FULL_OUTPUT, "full", *argv], cwd=ROOT,
                        capture_output=True, text=True, timeout=300,

@@ -77,6 +77,21 @@ def data_dir(tmp_path_factory):
   return str(shared / "tfds")
 
 
+def _written_once(tmp_path_factory, name: str, write) -> pathlib.Path:
+  """`<the run's shared folder>/<name>`: the first worker to take its lock calls
+  `write(folder)` on a temporary name and renames it when complete; the others
+  wait and reuse it."""
+  shared = _shared_folder(tmp_path_factory)
+  path = shared / name
+  with filelock.FileLock(str(shared / f"{name}.lock")):
+    if not path.is_dir():
+      partial = shared / f"{name}.partial"
+      shutil.rmtree(partial, ignore_errors=True)
+      write(partial)
+      partial.rename(path)
+  return path
+
+
 @pytest.fixture(scope="session")
 def trained_run(data_dir, tmp_path_factory):
   """The tiny config's uninterrupted 12-step run (`runs.trained_config(data_dir)`),
@@ -85,15 +100,18 @@ def trained_run(data_dir, tmp_path_factory):
   # Deferred: train imports TensorFlow (through clu); only slow tests use this.
   from nalsuper_jax import train  # pylint: disable=import-outside-toplevel
   from tests import runs  # pylint: disable=import-outside-toplevel
-  shared = _shared_folder(tmp_path_factory)
-  path = shared / "trained_run"
-  with filelock.FileLock(str(shared / "trained_run.lock")):
-    if not path.is_dir():  # trained under another name, renamed when complete
-      partial = shared / "trained_run.partial"
-      shutil.rmtree(partial, ignore_errors=True)
-      train.run(runs.trained_config(data_dir), partial)
-      partial.rename(path)
-  return path
+  return _written_once(tmp_path_factory, "trained_run",
+                       lambda folder: train.run(runs.trained_config(data_dir), folder))
+
+
+@pytest.fixture(scope="session")
+def perturbed_run(tmp_path_factory):
+  """A `tiny` workdir whose weights are moved off their initialisation, so that
+  prompts change the output (`runs.perturbed_workdir`): what the inference
+  tests load. Written once per test run and shared like `trained_run`; tests
+  read it, or copy it before they change it."""
+  from tests import runs  # pylint: disable=import-outside-toplevel  # deferred as above
+  return _written_once(tmp_path_factory, "perturbed_run", runs.perturbed_workdir)
 
 
 class _CasesTogether(scheduler.LoadScopeScheduling):

@@ -1,7 +1,7 @@
 """Enhancing users' photos: API, tiling, file formats, the CLI and the export bundle.
 
-The workdir fixture is `runs.perturbed_workdir`: a `tiny` network with open
-text gates, saved as a real checkpoint + config.json.
+The workdir the tests load is conftest's `perturbed_run` (`runs.perturbed_workdir`):
+a `tiny` network with open text gates, saved as a real checkpoint + config.json.
 """
 
 import importlib
@@ -27,18 +27,13 @@ from nalsuper_jax.data.images import ImageError
 from nalsuper_jax.enhance import Enhancer, cli, export, photo_io, read_photo, ship, tiling
 from nalsuper_jax.enhance import enhancer as enhancer_mod
 from nalsuper_jax.enhance.enhancer import DEFAULT_OVERLAP
-from tests import ROOT, image_files, runs
+from tests import ROOT, image_files
 from tests.numerics import assert_close
 
 
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-  return runs.perturbed_workdir(tmp_path_factory.mktemp("workdir"))
-
-
-@pytest.fixture(scope="module")
-def enhancer(workdir):
-  return Enhancer.from_workdir(workdir, tile=64, overlap=16)
+@pytest.fixture(scope="session")
+def enhancer(perturbed_run):
+  return Enhancer.from_workdir(perturbed_run, tile=64, overlap=16)
 
 
 def _photo(h, w, seed=0):
@@ -78,8 +73,8 @@ def test_any_size_and_pixel_format_in_same_out(enhancer):
 
 
 @pytest.mark.slow
-def test_one_compile_per_size_class_and_batches(workdir):
-  fresh = Enhancer.from_workdir(workdir)
+def test_one_compile_per_size_class_and_batches(perturbed_run):
+  fresh = Enhancer.from_workdir(perturbed_run)
   g = fresh.granule
   assert g % fresh.multiple == 0
   # A folder of mixed sizes inside one granule class compiles one program.
@@ -138,13 +133,13 @@ def test_tiles_cover_and_blend_without_seams():
 
 
 @pytest.mark.slow
-def test_tiled_equals_untiled_up_to_a_small_stated_difference(enhancer, workdir):
+def test_tiled_equals_untiled_up_to_a_small_stated_difference(enhancer, perturbed_run):
   """Measured on this fixture (2026-11-24, 2-core CPU): max |tiled - whole| =
   0.0099 on a 0..1 scale (2.5 of 255), mean 0.00094; the largest jump between
   neighbouring columns 0.1790 untiled vs 0.1791 tiled. The network's channel
   attention pools over its input, so each tile sees slightly different
   statistics; blending hides the tile borders. The bounds leave headroom."""
-  whole = Enhancer.from_workdir(workdir, tile=512)
+  whole = Enhancer.from_workdir(perturbed_run, tile=512)
   image = _photo(96, 160, seed=3)
   a, b = whole(image), enhancer(image)  # enhancer tiles at 64 with 16 overlap
   diff = np.abs(a - b)
@@ -154,7 +149,7 @@ def test_tiled_equals_untiled_up_to_a_small_stated_difference(enhancer, workdir)
   jump = lambda x: np.abs(np.diff(x, axis=1)).max()
   assert jump(b) <= jump(a) + 0.02
   # Without --tile, a restored run tiles at the backend's default (this CPU's).
-  assert Enhancer.from_workdir(workdir).tile == enhancer_mod.default_tile("cpu")
+  assert Enhancer.from_workdir(perturbed_run).tile == enhancer_mod.default_tile("cpu")
 
 
 @pytest.mark.parametrize("name", ["tiny", "default", "pretrained", "lol_v1"])
@@ -217,7 +212,7 @@ def test_failed_write_leaves_the_old_file_and_no_partial(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_cli_folders_globs_failures_and_overwrite(workdir, tmp_path, capsys):
+def test_cli_folders_globs_failures_and_overwrite(perturbed_run, tmp_path, capsys):
   photos = tmp_path / "in"
   rng = np.random.default_rng(0)
   image_files.write(photos / "a.jpg", rng.integers(0, 50, (20, 30, 3), dtype=np.uint8))
@@ -227,7 +222,7 @@ def test_cli_folders_globs_failures_and_overwrite(workdir, tmp_path, capsys):
   image_files.write(tmp_path / "loose" / "c.png", rng.integers(0, 50, (12, 12, 3),
                                                                dtype=np.uint8), mode="rgba")
   out = tmp_path / "out"
-  args = ["--workdir", str(workdir), "--output", str(out), "--quiet", "--suffix", "_x",
+  args = ["--workdir", str(perturbed_run), "--output", str(out), "--quiet", "--suffix", "_x",
           str(photos), str(tmp_path / "loose" / "*.png"), str(tmp_path / "missing.jpg")]
   assert cli.main(args) == 1
   printed = capsys.readouterr()
@@ -246,9 +241,9 @@ def test_cli_folders_globs_failures_and_overwrite(workdir, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_module_entry_point_runs(workdir, tmp_path):
+def test_module_entry_point_runs(perturbed_run, tmp_path):
   image_files.write(tmp_path / "a.png", np.full((10, 10, 3), 20, np.uint8))
-  run = subprocess.run([sys.executable, "-m", "nalsuper_jax.enhance", "--workdir", str(workdir),
+  run = subprocess.run([sys.executable, "-m", "nalsuper_jax.enhance", "--workdir", str(perturbed_run),
                         "--output", str(tmp_path / "out"), "--quiet", "--prompt",
                         "a bright photo", str(tmp_path / "a.png")],
                        cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -284,16 +279,16 @@ def test_export_round_trip_without_our_model_code(enhancer, tmp_path, size):
   assert_close(np.load(tmp_path / "out.npy"), expected)
 
 
-def _shipped_parts(workdir):
-  config = checkpoints.read_config(workdir)
-  _, _, image_params, _, step = checkpoints.restore_params(config, workdir)
+def _shipped_parts(perturbed_run):
+  config = checkpoints.read_config(perturbed_run)
+  _, _, image_params, _, step = checkpoints.restore_params(config, perturbed_run)
   return config, image_params, None, {"step": step}
 
 
-@pytest.fixture(scope="module")
-def shipped_dir(workdir, tmp_path_factory):
+@pytest.fixture(scope="session")
+def shipped_dir(perturbed_run, tmp_path_factory):
   out = tmp_path_factory.mktemp("shipped")
-  assert ship.main(["--workdir", str(workdir), "--out", str(out)]) == 0
+  assert ship.main(["--workdir", str(perturbed_run), "--out", str(out)]) == 0
   return out
 
 
@@ -309,7 +304,7 @@ def test_shipped_weights_enhance_exactly_as_the_run_they_came_from(enhancer, shi
 
 
 @pytest.mark.slow
-def test_shipped_weights_that_do_not_fit_are_refused_by_name(workdir, shipped_dir, tmp_path,
+def test_shipped_weights_that_do_not_fit_are_refused_by_name(perturbed_run, shipped_dir, tmp_path,
                                                              monkeypatch):
   bad = tmp_path / "bad"
   shutil.copytree(shipped_dir, bad)
@@ -330,7 +325,7 @@ def test_shipped_weights_that_do_not_fit_are_refused_by_name(workdir, shipped_di
   monkeypatch.setattr(shipped, "MAX_BYTES", 1000)
   out = tmp_path / "too_big"
   with pytest.raises(ValueError, match="under"):
-    shipped.write(out, *_shipped_parts(workdir))
+    shipped.write(out, *_shipped_parts(perturbed_run))
   assert not out.exists() or not any(out.iterdir())   # nothing written half
 
 
@@ -349,10 +344,10 @@ def test_cli_without_a_workdir_uses_the_shipped_model(shipped_dir, tmp_path, mon
 
 
 @pytest.mark.slow
-def test_bench_text_control_runs_on_a_training_workdir(workdir, data_dir, tmp_path):
+def test_bench_text_control_runs_on_a_training_workdir(perturbed_run, data_dir, tmp_path):
   """`make demo` ends with this command; it must run on what training writes."""
   run = tmp_path / "run"
-  shutil.copytree(workdir, run)
+  shutil.copytree(perturbed_run, run)
   config = json.loads((run / checkpoints.CONFIG_FILE).read_text())
   config["data"]["data_dir"] = data_dir
   (run / checkpoints.CONFIG_FILE).write_text(json.dumps(config))

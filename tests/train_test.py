@@ -152,10 +152,9 @@ def test_eval_writes_summary_csv_and_pictures(data_dir, trained_run, tmp_path):
   assert summary["psnr_oracle_exposure"] > summary["input_psnr"]
 
 
-def test_eval_batches_images_of_one_padded_shape_with_the_same_outputs(data_dir, tmp_path):
+def test_eval_batches_images_of_one_padded_shape_with_the_same_outputs(data_dir, perturbed_run):
   config = runs.config(data_dir)
-  workdir = runs.perturbed_workdir(tmp_path / "run")
-  model, text, image_params, text_params, _ = checkpoints.restore_params(config, workdir,
+  model, text, image_params, text_params, _ = checkpoints.restore_params(config, perturbed_run,
                                                                           "latest")
   source = pipeline.load_source(config.data.name, config.data.eval_split, data_dir)
   jitted = jax.jit(inference.forward_fn(model, text))
