@@ -34,8 +34,9 @@ from nalsuper_jax.checkpoints import CheckpointError
 from nalsuper_jax.text import LoadedTextEncoder
 
 SHIPPED = "shipped"
+DEMO_START = "demo_start"
 # The names `init_from` takes for the models inside the package.
-PACKAGED = {SHIPPED: shipped.SHIPPED_DIR, "demo_start": shipped.DEMO_START_DIR}
+PACKAGED = {SHIPPED: shipped.SHIPPED_DIR, DEMO_START: shipped.DEMO_START_DIR}
 # Text settings that change what the image network reads from a caption.
 TEXT_FIELDS = ("checkpoint", "normalize_sentence")
 

@@ -68,7 +68,7 @@ def test_the_demo_start_starts_the_demo_and_never_saw_its_photos():
   """`make demo` fine-tunes from `demo_start` and scores on its held-out and
   test photos: none of them may be among that pretraining's photos (the
   photo model's training set holds them)."""
-  got = _starts_from(default.get_config(), "demo_start", shipped.DEMO_START_DIR)
+  got = _starts_from(default.get_config(), warm_start.DEMO_START, shipped.DEMO_START_DIR)
   assert _l1(got, _flat(shipped.load(shipped.SHIPPED_DIR)[3])) > 0   # not the photo model
 
   source = checkpoints.read_config(shipped.DEMO_START_DIR)   # what trained it: the config
