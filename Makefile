@@ -58,7 +58,7 @@ test: setup
 	$(TEST_ENV) $(PY) -m pytest -q $(PYTEST_ARGS) tests
 
 # The edit loop: everything but the tests marked `slow` (training runs, whole-network
-# compiles, subprocesses). `make test` (what CI runs) includes them.
+# compiles, subprocesses, the built embedded dataset). `make test` (what CI runs) includes them.
 test-fast: setup
 	$(TEST_ENV) $(PY) -m pytest -q $(PYTEST_ARGS) -m "not slow" tests
 

@@ -430,6 +430,7 @@ def test_on_the_fly_degradation_re_exposes_the_context_as_the_crop():
   assert pipeline.context_view(np.zeros((1000, 300, 3))).shape == (125, 38, 3)
 
 
+@pytest.mark.slow  # the only fast test that needed the built embedded dataset (~13 s of the tier)
 def test_train_exclude_leaves_photos_out_and_a_pattern_that_matches_nothing_is_an_error(data_dir):
   """`config.data.train_exclude`: the training source (and so the baselines'
   fit) holds none of the examples a pattern names; a pattern matching no name,
