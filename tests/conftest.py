@@ -116,9 +116,9 @@ def perturbed_run(tmp_path_factory):
 
 class _CasesTogether(scheduler.LoadScopeScheduling):
   """pytest-xdist's `load` distribution, except that the parametrized cases of
-  one test go to one worker: they share module-scoped fixtures (a trained
-  workdir, one CLI run over a folder of bad files) that each worker would
-  otherwise build again (~40 s each with an empty compilation cache). xdist's
+  one test go to one worker: they share fixtures (a trained workdir, one CLI
+  run over a folder of bad files) that each worker would otherwise build
+  again (~40 s each with an empty compilation cache). xdist's
   own `xdist_group` marks cannot do it under pytest 9: they rename items
   through an attribute pytest no longer reads."""
 
@@ -132,16 +132,21 @@ def pytest_xdist_make_scheduler(config, log):
   return None
 
 
-# The modules holding the longest tests (the two-process run, ~2 min; the
-# 1-vs-8-device curves, ~40 s; on 2 cores): first among the tests of one case,
-# so that the short tests fill in beside them instead of one long test ending
-# the run. xdist hands out the tests with the most cases before those (its
-# `--loadscope-reorder`, kept: with the longest tests first of all, both
-# workers begin by needing the shared dataset and trained run, and one waited
-# ~22 s for the other to build them; BENCHMARKS.md, "Test suite times").
-LONGEST_FIRST = ("multiprocess_test.py", "train_test.py")
+# The modules holding the longest tests, longest first (the two-process run,
+# ~2 min on 2 cores; then tests of 15-35 s each): first among the tests of one
+# case, so that the short tests fill in beside them and the run ends on short
+# tests (in collection order `warm_start_test.py`'s 17 s test came last, and
+# the other worker idled). xdist hands out the tests with the most cases before
+# those (its `--loadscope-reorder`, kept: with the longest tests first of all,
+# both workers begin by needing the shared dataset and trained run, and one
+# waited ~22 s for the other to build them; BENCHMARKS.md, "Test suite times").
+LONGEST_FIRST = ("multiprocess_test.py", "train_test.py", "checkpoints_test.py",
+                 "bad_inputs_test.py", "warm_start_test.py", "bench_test.py",
+                 "data_builders_test.py", "text_cache_test.py", "enhance_test.py",
+                 "text_control_test.py")
 
 
 def pytest_collection_modifyitems(config, items):
   del config
-  items.sort(key=lambda item: item.path.name not in LONGEST_FIRST)  # stable
+  rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+  items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable
