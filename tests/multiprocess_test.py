@@ -18,7 +18,7 @@ import jax
 import numpy as np
 import pytest
 
-from nalsuper_jax import evaluate, train
+from nalsuper_jax import evaluate
 from tests import ROOT, runs
 from tests.numerics import assert_close
 
@@ -61,11 +61,6 @@ def _wait(procs, timeout=600):
   return outputs
 
 
-def _curve(workdir):
-  metrics = train.read_metrics(workdir)
-  return np.array([metrics[s]["loss/total"] for s in range(1, STEPS + 1)])
-
-
 def _names(workdir, process):
   rows = [json.loads(line) for line in
           (pathlib.Path(workdir) / "data_log" / f"process_{process}.jsonl").read_text().splitlines()]
@@ -100,11 +95,11 @@ def test_two_processes_train_like_one_resume_exactly_and_evaluate_alike(data_dir
   #     equals one process over two devices bit for bit: first the steps before
   #     the kill, then those after the resume; and one device's up to the
   #     all-reduce's summation order
-  curve, same_devices = _curve(killed), _curve(two_devices)
+  curve, same_devices = runs.loss_curve(killed, STEPS), runs.loss_curve(two_devices, STEPS)
   np.testing.assert_array_equal(curve[:resumed_from], same_devices[:resumed_from],
                                 err_msg="two processes compute unlike one over two devices")
   np.testing.assert_array_equal(curve, same_devices, err_msg="the resumed steps differ")
-  assert_close(curve, _curve(one), rel=LOSS_REL)
+  assert_close(curve, runs.loss_curve(one, STEPS), rel=LOSS_REL)
   # (b) each process reads a disjoint half of every global batch, and together the
   #     two halves are exactly the one-process batch (across the kill too)
   whole, first, second = _names(one, 0), _names(killed, 0), _names(killed, 1)

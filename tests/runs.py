@@ -64,6 +64,13 @@ def curve_config(data_dir: str, fsdp: int = 1):
   return cfg
 
 
+def loss_curve(workdir, steps: int) -> np.ndarray:
+  """The total loss `metrics.jsonl` logged at steps 1..`steps` (a redone step
+  counts by its last line; a missing step is a KeyError)."""
+  metrics = train.read_metrics(workdir)
+  return np.array([metrics[s]["loss/total"] for s in range(1, steps + 1)])
+
+
 def final_params(workdir) -> tuple[int, dict]:
   """(latest step, its params as NumPy arrays), whatever devices wrote them."""
   step, state = saved_state(workdir)

@@ -94,9 +94,8 @@ def test_training_with_and_without_the_cache_gives_the_same_losses(data_dir, tra
   config.text.cache_captions = 0
   config.train.checkpoint_every = config.train.steps  # one save
   train.run(config, tmp_path)
-  curves = [train.read_metrics(workdir) for workdir in (trained_run, tmp_path)]
-  cached, uncached = ([m[s]["loss/total"] for s in range(1, config.train.steps + 1)]
-                      for m in curves)
+  cached, uncached = (runs.loss_curve(workdir, config.train.steps)
+                      for workdir in (trained_run, tmp_path))
   # The same sums in other orders (the tower batched inside the step vs one
   # caption at a time outside it), carried through the run's Adam steps.
   assert_close(cached, uncached, rel=1e-4)

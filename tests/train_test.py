@@ -71,8 +71,7 @@ for fsdp in (1, 2):   # 4 x 1 data parallel, then a 2 x 2 mesh with sharded para
   config = runs.curve_config(sys.argv[1], fsdp=fsdp)
   workdir = f"{sys.argv[2]}/fsdp{fsdp}"
   train.run(config, workdir)
-  metrics = train.read_metrics(workdir)
-  print("CURVE", jax.device_count(), json.dumps([metrics[s]["loss/total"] for s in sorted(metrics)]))
+  print("CURVE", jax.device_count(), json.dumps(runs.loss_curve(workdir, config.train.steps).tolist()))
 """
 
 
@@ -80,8 +79,7 @@ def test_one_and_four_devices_give_the_same_loss_curve(data_dir, trained_run, tm
   """One device (the suite's `trained_run`, which logs every loss) vs four
   forced host devices (one subprocess, both layouts): the same global batch
   gives the same losses."""
-  metrics = train.read_metrics(trained_run)
-  one = np.asarray([metrics[s]["loss/total"] for s in sorted(metrics)])
+  one = runs.loss_curve(trained_run, tiny.get_config().train.steps)
   out = subprocess.run([sys.executable, "-c", _CURVES, data_dir, str(tmp_path)],
                        cwd=ROOT, env=runs.host_devices_env(runs.CURVE_DEVICES),
                        capture_output=True, text=True, timeout=900)
