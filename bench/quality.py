@@ -31,7 +31,11 @@ draws, so it ranks recipes without looking at the test split (but rewards
 fitting the training photos). `--split=heldout` trains without two of the
 demo's photos (`HELD_OUT`, via `config.data.train_exclude`, in trainings of
 their own) and scores every crop of them darkened afresh: photos training
-never saw, like the test split's.
+never saw, like the test split's. `--split=unseen` scores the demo's own
+trainings (the test split's, reused) on `UNSEEN` photos that neither they nor
+`demo_start` saw, cropped, darkened and captioned as the test split is
+(`make photos` fetches them): more photos than the held-out two, to choose a
+recipe for `make demo` on.
 Writes bench/results/quality[_<variants>][-validation|-heldout]-<backend>-<date>.json.
 """
 
@@ -57,6 +61,8 @@ from nalsuper_jax import baselines, checkpoints, metrics
 from nalsuper_jax.data import captions, degrade, pipeline
 from nalsuper_jax.enhance import Enhancer
 from nalsuper_jax.evaluate import fit_baselines
+from tfds_builders.real_photos import real_photos_dataset_builder as real_photos
+from tfds_builders.synthetic_lowlight import synthetic_lowlight_dataset_builder as synthetic
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 VARIANTS = {
@@ -73,7 +79,24 @@ VALIDATION_IMAGES = 24
 # and its table scores, every crop darkened afresh. Two natural photos, neither
 # half of a near-duplicate pair, chosen before any heldout run.
 HELD_OUT = ("china_*", "grace_hopper_*")
-SPLITS = ("test", "validation", "heldout")  # what a table scores: `split_examples`
+PHOTOS_DIR = "workdirs/photos"  # `make photos`'s PHOTOS_DIR
+# `--split=unseen`: photos of a package `make photos` fetches that no training
+# reads (`real_photos` lists other bundles of it), with their content captions
+# in the bundle's order (its 9 WebP pictures; gcompris-qt-data 3.1).
+UNSEEN_PACKAGE = "gcompris-qt-data"
+UNSEEN_BUNDLE = "usr/share/gcompris-qt/rcc/explore_world_music.rcc"
+UNSEEN_CAPTIONS = (
+    "an orchestra and its conductor on a concert hall stage",
+    "singers in white robes and coloured costumes on a stage",
+    "a long-necked lute against a grey background",
+    "big drums on a sandy square under paper lanterns at night",
+    "smiling musicians in red ties playing guitars and trumpets",
+    "a painted man playing a didgeridoo beside a rock",
+    "a drum kit and an electric guitar against a brown wall",
+    "three carved hand drums lying on green grass",
+    "four folk musicians with mandolins and a fiddle on a dark stage",
+)
+SPLITS = ("test", "validation", "heldout", "unseen")  # what a table scores: `split_examples`
 
 
 def train_command(variant: str, workdir: pathlib.Path, data_dir: str, steps: int, crop: int,
@@ -127,10 +150,39 @@ def _mean(rows: list[dict]) -> dict:
   return {k: float(np.mean([r[k] for r in rows])) for k in METRICS}
 
 
-def split_examples(config, data_dir: str, split: str) -> list[dict]:
+def unseen_examples(config, photos_dir: str | pathlib.Path) -> list[dict]:
+  """`UNSEEN`'s photos as the test split's examples: 4 crops each of the test
+  split's size, darkened by the trainings' degradation, each captioned with its
+  content and its reference's appearance words."""
+  bundle = pathlib.Path(photos_dir) / UNSEEN_PACKAGE / UNSEEN_BUNDLE
+  if not bundle.is_file():
+    raise FileNotFoundError(f"{bundle}: missing; `make photos` (or PHOTOS_DIR=<dir> make photos) "
+                            f"fetches {UNSEEN_PACKAGE} into the --photos_dir")
+  count = len(real_photos.bundle_members(bundle))
+  if count != len(UNSEEN_CAPTIONS):
+    raise ValueError(f"{bundle}: {count} WebP pictures, expected {len(UNSEEN_CAPTIONS)} "
+                     f"(UNSEEN_CAPTIONS lists {UNSEEN_PACKAGE} 3.1's)")
+  crops, size = synthetic.CROPS["test"]
+  degradation = degrade.DegradeConfig.from_config(config.data.degrade)
+  examples = []
+  for i, content in enumerate(UNSEEN_CAPTIONS):
+    photo = real_photos.read_photo(real_photos.Photo(f"unseen_{i}", "test", content, bundle, i))
+    for crop in range(crops):
+      name = f"unseen_{i}_{crop:02d}"
+      low, high = synthetic.darkened_crop(photo, name, size, degradation)
+      examples.append({"name": name, "low": low, "high": high,
+                       "caption": captions.caption(content, high)})
+  return examples
+
+
+def split_examples(config, data_dir: str, split: str,
+                   photos_dir: str | pathlib.Path = PHOTOS_DIR) -> list[dict]:
   """The examples a table scores: the trainings' eval split ("test"), or
   ("validation") `VALIDATION_IMAGES` training crops whose references are
-  darkened afresh by the trainings' own degradation."""
+  darkened afresh by the trainings' own degradation, the held-out photos'
+  crops ("heldout") or `UNSEEN`'s ("unseen", read from `photos_dir`)."""
+  if split == "unseen":
+    return unseen_examples(config, photos_dir)
   if split == "test":
     source = pipeline.load_source(config.data.name, config.data.eval_split, data_dir)
     return [source[i] for i in range(len(source))]
@@ -147,12 +199,12 @@ def split_examples(config, data_dir: str, split: str) -> list[dict]:
 
 
 def evaluate(root: pathlib.Path, data_dir: str, variants=tuple(VARIANTS),
-             split: str = "test") -> dict[str, dict]:
+             split: str = "test", photos_dir: str | pathlib.Path = PHOTOS_DIR) -> dict[str, dict]:
   """One seed's table on `split` ("test", or "validation": `VALIDATION_IMAGES`
   training crops darkened afresh): the baselines' rows and the rows of LABELS
   that the trainings of `variants` under `root` give."""
   config = checkpoints.read_config(root / variants[0])
-  examples = split_examples(config, data_dir, split)
+  examples = split_examples(config, data_dir, split, photos_dir)
   lows = [np.asarray(e["low"], np.float32) / 255.0 for e in examples]
   highs = [np.asarray(e["high"]) for e in examples]
   caps = [pipeline.text(e["caption"]) for e in examples]
@@ -409,8 +461,11 @@ def main(argv=None) -> dict:
                  help="trainings run at once (2 pays for short trainings on 2 cores)")
   p.add_argument("--split", choices=SPLITS, default="test",
                  help="validation: training crops darkened afresh; heldout: trainings "
-                      "without the HELD_OUT photos, scored on them; both choose a recipe "
+                      "without the HELD_OUT photos, scored on them; unseen: the demo's "
+                      "trainings on UNSEEN photos (--photos_dir); all choose a recipe "
                       "without looking at the test split")
+  p.add_argument("--photos_dir", default=PHOTOS_DIR,
+                 help="where `make photos` unpacked its packages (--split=unseen reads them)")
   p.add_argument("--stop_below", type=float, default=None, metavar="DB",
                  help="stop after a seed whose lower of NaLSuper's caption and default-prompt "
                       "PSNR is under DB: a rule on the worst seed is decided then (the "
@@ -442,7 +497,8 @@ def main(argv=None) -> dict:
     train({variant: train_command(variant, seed_root(root, seed) / variant, data_dir,
                                   args.steps, args.crop, seed, overrides)
            for variant in variants}, args.jobs)
-    tables.append(evaluate(seed_root(root, seed), data_dir, variants, args.split))
+    tables.append(evaluate(seed_root(root, seed), data_dir, variants, args.split,
+                           args.photos_dir))
     print(f"seed {seed}: " + ", ".join(f"{LABELS[k]} {tables[-1][k]['psnr']:.2f} dB"
                                        for k in LABELS if k in tables[-1]), flush=True)
     if args.stop_below is not None and lower_psnr(tables[-1]) < args.stop_below:

@@ -22,7 +22,7 @@ from configs import default
 from nalsuper_jax import models
 from nalsuper_jax.data import captions, degrade, pipeline
 from nalsuper_jax.models import cost
-from tests import ROOT
+from tests import ROOT, image_files
 
 
 def test_write_benchmarks_replaces_only_the_marked_blocks(tmp_path):
@@ -190,6 +190,73 @@ def test_quality_heldout_split_is_every_crop_of_photos_training_leaves_out(data_
   kept = pipeline.load_training_source(config.data)
   assert len(kept) == len(train) - len(held)
   assert not {pipeline.text(kept[i]["name"]).rsplit("_", 1)[0] for i in range(len(kept))} & photos
+
+
+def _unseen_bundle(photos_dir: pathlib.Path, count: int) -> pathlib.Path:
+  """A Qt resource file as gcompris packs it: WebP pictures stored verbatim
+  between other bytes, at `UNSEEN_BUNDLE`'s place under `photos_dir`."""
+  rng = np.random.default_rng(0)
+  parts = []
+  for i in range(count):
+    ramp = np.linspace(0, 1, 520)[None, :, None] * np.linspace(0.5, 1, 400)[:, None, None]
+    image = (40 + 160 * ramp * rng.uniform(0.5, 1, 3)).astype(np.uint8)  # a smooth scene
+    parts += [b"qrc-header-%d" % i, image_files.webp_bytes(image)]
+  bundle = photos_dir / quality.UNSEEN_PACKAGE / quality.UNSEEN_BUNDLE
+  bundle.parent.mkdir(parents=True, exist_ok=True)
+  bundle.write_bytes(b"".join(parts))
+  return bundle
+
+
+def test_quality_unseen_split_crops_darkens_and_captions_the_bundles_photos(tmp_path):
+  """`--split=unseen`: every picture of the bundle gives the test split's crops
+  (4 of 240x320), darkened by the trainings' degradation and captioned with
+  its content and its reference's appearance; the same every time."""
+  config = default.get_config()
+  _unseen_bundle(tmp_path, len(quality.UNSEEN_CAPTIONS))
+  examples = quality.split_examples(config, "unused", "unseen", tmp_path)
+  crops, size = 4, (240, 320)
+  assert len(examples) == crops * len(quality.UNSEEN_CAPTIONS)
+  for i, e in enumerate(examples):
+    content = quality.UNSEEN_CAPTIONS[i // crops]
+    assert e["name"] == f"unseen_{i // crops}_{i % crops:02d}"
+    assert e["low"].shape == e["high"].shape == (*size, 3) and e["low"].dtype == np.uint8
+    assert e["low"].mean() < 0.5 * e["high"].mean()
+    assert e["caption"] == captions.caption(content, e["high"])
+  assert not np.array_equal(examples[0]["high"], examples[1]["high"])  # other crops
+  again = quality.unseen_examples(config, tmp_path)
+  for a, b in zip(examples, again):
+    np.testing.assert_array_equal(a["low"], b["low"])
+
+
+def test_quality_unseen_split_names_what_is_missing_or_unexpected(tmp_path):
+  config = default.get_config()
+  with pytest.raises(FileNotFoundError, match="make photos"):
+    quality.unseen_examples(config, tmp_path)
+  bundle = _unseen_bundle(tmp_path, len(quality.UNSEEN_CAPTIONS) - 1)
+  with pytest.raises(ValueError, match=f"{bundle}: 8 WebP pictures, expected 9"):
+    quality.unseen_examples(config, tmp_path)
+
+
+def test_quality_unseen_split_scores_the_test_splits_trainings(monkeypatch, tmp_path):
+  """The unseen photos are scored on the demo's own trainings (the folder the
+  test split's table reads), so a recipe chosen on them is the one tested."""
+  trained, scored = {}, []
+
+  def evaluate(root, data_dir, variants, split, photos_dir):
+    scored.append((root, split, photos_dir))
+    return _seed_table(0.0)
+
+  monkeypatch.setattr(common, "ensure_demo_data", lambda data_dir, name: data_dir)
+  monkeypatch.setattr(quality, "train", lambda cmds, jobs: trained.update(cmds))
+  monkeypatch.setattr(quality, "evaluate", evaluate)
+  args = ["--variants=nalsuper", "--seeds=0", "--data_dir=d", f"--root={tmp_path / 'r'}",
+          f"--out={tmp_path / 'out'}"]
+  quality.main(args + ["--split=unseen", "--photos_dir=p"])
+  quality.main(args)
+  (unseen_root, split, photos_dir), (test_root, _, _) = scored
+  assert (split, photos_dir) == ("unseen", "p") and unseen_root == test_root
+  (cmd,) = trained.values()
+  assert not any(a.startswith("--config.data.train_exclude") for a in cmd)
 
 
 @pytest.mark.parametrize("argv,named", [(["--no_shipped"], "--workdir"),
@@ -764,7 +831,7 @@ def test_quality_stop_below_ends_the_run_at_the_seed_that_decides_the_rule(monke
   trained = []
   lower = {0: 22.0, 1: 21.0, 2: 23.0}   # seed 1 decides a rule at 21.6
 
-  def evaluate(root, data_dir, variants, split):
+  def evaluate(root, data_dir, variants, split, photos_dir):
     seed = int(pathlib.Path(root).name.removeprefix("seed"))
     table = _seed_table(0.0)
     table["nalsuper_caption"]["psnr"] = lower[seed] + 0.5

@@ -1,11 +1,13 @@
 """Writing test images in the formats datasets arrive in."""
 
+import io
 import pathlib
 import struct
 import zlib
 
 import imageio.v3 as iio
 import numpy as np
+from PIL import Image
 
 
 def write_png16_rgb(path, image: np.ndarray) -> None:
@@ -40,3 +42,10 @@ def write(path, image: np.ndarray, mode: str = "rgb") -> pathlib.Path:
   else:
     raise ValueError(mode)
   return path
+
+
+def webp_bytes(image: np.ndarray) -> bytes:
+  """A lossless WebP file's bytes, as resource bundles store their pictures."""
+  buffer = io.BytesIO()
+  Image.fromarray(image).save(buffer, format="WEBP", lossless=True)
+  return buffer.getvalue()

@@ -51,6 +51,20 @@ def photos(sets: tuple[str, ...] = ()) -> tuple[dict, ...]:
   return tuple(p for p in _listed() if p.get("set") is None or p["set"] in sets)
 
 
+def darkened_crop(photo: np.ndarray, name: str, size: tuple[int, int],
+                  degradation: degrade.DegradeConfig) -> tuple[np.ndarray, np.ndarray]:
+  """(low, high) of one example: a `size` (HxW) crop of the photo scaled to a
+  short side of `SHORT_SIDE`, darkened; the crop and the noise are seeded by
+  the example's `name`, so a build (or a bench scoring other photos the same
+  way) is reproducible."""
+  height, width = size
+  rng = np.random.default_rng([SEED, zlib.crc32(name.encode())])
+  photo = images.scale_short_side(photo, SHORT_SIDE)
+  top = rng.integers(0, photo.shape[0] - height + 1)
+  left = rng.integers(0, photo.shape[1] - width + 1)
+  return degrade.degrade(photo[top:top + height, left:left + width], rng, degradation)
+
+
 class SyntheticConfig(paired.PairedConfig):
 
   def __init__(self, *, degradation: degrade.DegradeConfig = degrade.DegradeConfig(),
@@ -88,13 +102,8 @@ class Builder(paired.PairedImageBuilder):
 
   def load_low_high(self, pair, index):
     split = "test" if any(pair.name.startswith(n + "_") for n in self._test_photos) else "train"
-    height, width = CROPS[split][1]
-    rng = np.random.default_rng([SEED, zlib.crc32(pair.name.encode())])
-    photo = images.scale_short_side(images.read_rgb8(pair.high), SHORT_SIDE)
-    top = rng.integers(0, photo.shape[0] - height + 1)
-    left = rng.integers(0, photo.shape[1] - width + 1)
-    clean = photo[top:top + height, left:left + width]
-    return degrade.degrade(clean, rng, self.builder_config.degradation)
+    return darkened_crop(images.read_rgb8(pair.high), pair.name, CROPS[split][1],
+                         self.builder_config.degradation)
 
   @functools.cached_property  # read for every example built
   def _test_photos(self) -> set[str]:
