@@ -14,7 +14,6 @@ import socket
 import subprocess
 import sys
 
-import jax
 import numpy as np
 import pytest
 
@@ -110,11 +109,7 @@ def test_two_processes_train_like_one_resume_exactly_and_evaluate_alike(data_dir
 
   # (c) SIGKILL of both processes, then the same command: the parameters of an
   #     uninterrupted run, bit for bit
-  (step_a, params_a), (step_b, params_b) = (runs.final_params(two_devices),
-                                            runs.final_params(killed))
-  assert step_a == step_b == STEPS
-  for a, b in zip(jax.tree.leaves(params_a), jax.tree.leaves(params_b)):
-    np.testing.assert_array_equal(a, b)
+  runs.assert_same_final_params(two_devices, killed, STEPS)
 
   # (d) evaluation on two processes wrote the same summary.json as one process does
   summary = killed / "eval" / "test" / "summary.json"

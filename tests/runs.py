@@ -77,6 +77,14 @@ def final_params(workdir) -> tuple[int, dict]:
   return step, state["params"]
 
 
+def assert_same_final_params(workdir_a, workdir_b, step: int) -> None:
+  """Both runs ended at `step` with the same parameter tree, bit for bit."""
+  (step_a, a), (step_b, b) = final_params(workdir_a), final_params(workdir_b)
+  assert step_a == step_b == step, (step_a, step_b)
+  assert jax.tree.structure(a) == jax.tree.structure(b)
+  jax.tree.map(np.testing.assert_array_equal, a, b)
+
+
 def saved_state(workdir, step: int | None = None) -> tuple[int, dict]:
   """(step, the whole saved train state as NumPy arrays); the latest by default."""
   mgr = checkpoints.manager(checkpoints.workdir_path(pathlib.Path(workdir)),

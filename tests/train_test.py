@@ -110,11 +110,7 @@ def test_sigterm_saves_exits_cleanly_and_the_rerun_equals_uninterrupted_run(data
   assert 4 < saved < 12  # saved partway, where SIGTERM found it
   assert all(np.isfinite(x).all() for x in jax.tree.leaves(params))
   train.run(runs.config(data_dir), tmp_path)
-  step_a, params_a = runs.final_params(trained_run)
-  step_b, params_b = runs.final_params(tmp_path)
-  assert step_a == step_b == 12
-  for a, b in zip(jax.tree.leaves(params_a), jax.tree.leaves(params_b)):
-    np.testing.assert_array_equal(a, b)
+  runs.assert_same_final_params(trained_run, tmp_path, 12)
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(data_dir, tmp_path):
