@@ -32,11 +32,11 @@ fitting the training photos). `--split=heldout` trains without two of the
 demo's photos (`HELD_OUT`, via `config.data.train_exclude`, in trainings of
 their own) and scores every crop of them darkened afresh: photos training
 never saw, like the test split's. `--split=unseen` scores the demo's own
-trainings (the test split's, reused) on `UNSEEN` photos that neither they nor
+trainings (the test split's, reused) on `UNSEEN_*` photos that neither they nor
 `demo_start` saw, cropped, darkened and captioned as the test split is
 (`make photos` fetches them): more photos than the held-out two, to choose a
 recipe for `make demo` on.
-Writes bench/results/quality[_<variants>][-validation|-heldout]-<backend>-<date>.json.
+Writes bench/results/quality[_<variants>][-validation|-heldout|-unseen]-<backend>-<date>.json.
 """
 
 from __future__ import annotations
@@ -151,9 +151,9 @@ def _mean(rows: list[dict]) -> dict:
 
 
 def unseen_examples(config, photos_dir: str | pathlib.Path) -> list[dict]:
-  """`UNSEEN`'s photos as the test split's examples: 4 crops each of the test
-  split's size, darkened by the trainings' degradation, each captioned with its
-  content and its reference's appearance words."""
+  """The `UNSEEN_BUNDLE` photos as the test split's examples: its number and
+  size of crops per photo, darkened by the trainings' degradation, each
+  captioned with its content and its reference's appearance words."""
   bundle = pathlib.Path(photos_dir) / UNSEEN_PACKAGE / UNSEEN_BUNDLE
   if not bundle.is_file():
     raise FileNotFoundError(f"{bundle}: missing; `make photos` (or PHOTOS_DIR=<dir> make photos) "
@@ -180,7 +180,7 @@ def split_examples(config, data_dir: str, split: str,
   """The examples a table scores: the trainings' eval split ("test"), or
   ("validation") `VALIDATION_IMAGES` training crops whose references are
   darkened afresh by the trainings' own degradation, the held-out photos'
-  crops ("heldout") or `UNSEEN`'s ("unseen", read from `photos_dir`)."""
+  crops ("heldout") or the unseen photos' ("unseen", read from `photos_dir`)."""
   if split == "unseen":
     return unseen_examples(config, photos_dir)
   if split == "test":
@@ -462,7 +462,7 @@ def main(argv=None) -> dict:
   p.add_argument("--split", choices=SPLITS, default="test",
                  help="validation: training crops darkened afresh; heldout: trainings "
                       "without the HELD_OUT photos, scored on them; unseen: the demo's "
-                      "trainings on UNSEEN photos (--photos_dir); all choose a recipe "
+                      "trainings on UNSEEN_BUNDLE's photos (--photos_dir); all choose a recipe "
                       "without looking at the test split")
   p.add_argument("--photos_dir", default=PHOTOS_DIR,
                  help="where `make photos` unpacked its packages (--split=unseen reads them)")

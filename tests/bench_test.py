@@ -228,6 +228,17 @@ def test_quality_unseen_split_crops_darkens_and_captions_the_bundles_photos(tmp_
     np.testing.assert_array_equal(a["low"], b["low"])
 
 
+def test_quality_unseen_photos_are_in_no_training_source():
+  """`demo_start` trains on `real_photos`, which reads other bundles of the
+  same package: it must not list the unseen one (a recipe would then be
+  chosen on photos its start saw)."""
+  builder = quality.real_photos
+  bundles = {(s.package, f"{s.folder}/{b}") for s in builder.SOURCES
+             if isinstance(s, builder.QtResources) for b in s.bundles}
+  assert (quality.UNSEEN_PACKAGE, "usr/share/gcompris-qt/rcc/explore_monuments.rcc") in bundles
+  assert (quality.UNSEEN_PACKAGE, quality.UNSEEN_BUNDLE) not in bundles
+
+
 def test_quality_unseen_split_names_what_is_missing_or_unexpected(tmp_path):
   config = default.get_config()
   with pytest.raises(FileNotFoundError, match="make photos"):
