@@ -37,11 +37,11 @@ def get_config() -> ml_collections.ConfigDict:
                                      #   0.1 -> 0 with default 0.15 -> 0.25, chosen on
                                      #   `bench.quality --split=heldout`: relit targets
                                      #   teach those words)
-      caption_swap=0.1,              # P(caption -> another example's content + crop's appearance)
-      caption_invented=0.2,          # P(caption -> invented content + crop's appearance:
+      caption_swap=0.0,              # P(caption -> another example's content + crop's appearance)
+      caption_invented=0.4,          # P(caption -> invented content + crop's appearance:
                                      #   captions.CONTENT_WORDS), so content words do not set
-                                     #   the exposure (with swap 0.35 -> 0.1, chosen on
-                                     #   `bench.quality --split=heldout`)
+                                     #   the exposure (0.2 -> 0.4 with swap 0.1 -> 0, chosen
+                                     #   on `bench.quality --split=unseen`: BENCHMARKS.md)
       caption_relight=0.15,          # P(target re-exposed to a random exposure word, caption
                                      #   "a <word> photo", same input)
       caption_relight_full=False,    # True: a relit target's caption is its content plus
