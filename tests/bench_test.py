@@ -196,9 +196,9 @@ def _unseen_bundle(photos_dir: pathlib.Path, count: int) -> pathlib.Path:
   """A Qt resource file as gcompris packs it: WebP pictures stored verbatim
   between other bytes, at `UNSEEN_BUNDLE`'s place under `photos_dir`."""
   rng = np.random.default_rng(0)
+  ramp = np.linspace(0, 1, 520)[None, :, None] * np.linspace(0.5, 1, 400)[:, None, None]
   parts = []
   for i in range(count):
-    ramp = np.linspace(0, 1, 520)[None, :, None] * np.linspace(0.5, 1, 400)[:, None, None]
     image = (40 + 160 * ramp * rng.uniform(0.5, 1, 3)).astype(np.uint8)  # a smooth scene
     parts += [b"qrc-header-%d" % i, image_files.webp_bytes(image)]
   bundle = photos_dir / quality.UNSEEN_PACKAGE / quality.UNSEEN_BUNDLE

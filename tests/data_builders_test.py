@@ -254,7 +254,8 @@ def test_two_images_with_one_name_are_an_error_never_a_guess(tmp_path):
 def test_webp_pictures_are_found_inside_a_resource_bundle():
   a, b = (np.random.default_rng(i).integers(0, 255, (20, 30, 3)).astype(np.uint8) for i in (1, 2))
   wave = b"RIFF" + (4).to_bytes(4, "little") + b"WAVE"           # a RIFF that is not WebP
-  bundle = b"qres\0junk" + wave + image_files.webp_bytes(a) + b"\0" * 7 + b"RIFF" + image_files.webp_bytes(b) + b"tail"
+  webp = image_files.webp_bytes
+  bundle = b"qres\0junk" + wave + webp(a) + b"\0" * 7 + b"RIFF" + webp(b) + b"tail"
   found = real_photos.webp_members(bundle)
   assert len(found) == 2
   for data, image in zip(found, (a, b)):
@@ -280,8 +281,8 @@ def photo_packages(tmp_path, monkeypatch):
   duplicate = np.asarray(Image.fromarray(listed).resize((450, 300), Image.LANCZOS))
   bundle_dir = root / "pkg-bundle" / "share"
   bundle_dir.mkdir(parents=True)
-  (bundle_dir / "a.rcc").write_bytes(b"qres" + image_files.webp_bytes(photo(390, 500)) + image_files.webp_bytes(duplicate)
-                                     + image_files.webp_bytes(photo(100, 120)))
+  (bundle_dir / "a.rcc").write_bytes(b"qres" + b"".join(
+      image_files.webp_bytes(p) for p in (photo(390, 500), duplicate, photo(100, 120))))
   files_dir = root / "pkg-files" / "share"
   files_dir.mkdir(parents=True)
   image_files.write(files_dir / "listed.png", listed)

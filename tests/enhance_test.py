@@ -243,9 +243,9 @@ def test_cli_folders_globs_failures_and_overwrite(perturbed_run, tmp_path, capsy
 @pytest.mark.slow
 def test_module_entry_point_runs(perturbed_run, tmp_path):
   image_files.write(tmp_path / "a.png", np.full((10, 10, 3), 20, np.uint8))
-  run = subprocess.run([sys.executable, "-m", "nalsuper_jax.enhance", "--workdir", str(perturbed_run),
-                        "--output", str(tmp_path / "out"), "--quiet", "--prompt",
-                        "a bright photo", str(tmp_path / "a.png")],
+  run = subprocess.run([sys.executable, "-m", "nalsuper_jax.enhance",
+                        "--workdir", str(perturbed_run), "--output", str(tmp_path / "out"),
+                        "--quiet", "--prompt", "a bright photo", str(tmp_path / "a.png")],
                        cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert run.returncode == 0, run.stderr[-2000:]
   assert "1 enhanced, 0 skipped, 0 failed" in run.stdout

@@ -71,7 +71,8 @@ for fsdp in (1, 2):   # 4 x 1 data parallel, then a 2 x 2 mesh with sharded para
   config = runs.curve_config(sys.argv[1], fsdp=fsdp)
   workdir = f"{sys.argv[2]}/fsdp{fsdp}"
   train.run(config, workdir)
-  print("CURVE", jax.device_count(), json.dumps(runs.loss_curve(workdir, config.train.steps).tolist()))
+  curve = runs.loss_curve(workdir, config.train.steps)
+  print("CURVE", jax.device_count(), json.dumps(curve.tolist()))
 """
 
 
