@@ -220,6 +220,8 @@ def evaluate(root: pathlib.Path, data_dir: str, variants=tuple(VARIANTS),
     full = nets["nalsuper"]
     captioned, default = [full(l, c) for l, c in zip(lows, caps)], [full(l) for l in lows]
     table["nalsuper_caption"] = score(captioned)
+    table["nalsuper_caption_kept"] = score([captions.keep_exposure_words(o, c)
+                                            for o, c in zip(captioned, caps)])
     table["nalsuper_default_prompt"] = score(default)
     table["_exposure"] = exposure_rows(highs, captioned, default)
     table["_content"] = content_rows(full, lows, highs, captioned)
@@ -242,6 +244,7 @@ LABELS = {
     "clahe": "CLAHE (fitted on train)",
     "oracle_exposure": "oracle global exposure (uses the target; not a method)",
     "nalsuper_caption": "NaLSuper, each image's caption",
+    "nalsuper_caption_kept": "NaLSuper, each image's caption, exposure words kept",
     "nalsuper_default_prompt": "NaLSuper, default prompt",
     "nalsuper_shuffled_captions": "NaLSuper, captions shuffled across images",
     "ifa_text_caption": "NaLSuper + text-conditioned IFA, caption",
@@ -355,40 +358,57 @@ def sentences(summary: dict, tables: list[dict], seeds: list[int]) -> list[str]:
   return said
 
 
-def lower_psnr(table: dict) -> float:
-  """One seed's lower of NaLSuper's caption and default-prompt PSNR: what
-  the demo's bar and the recipe rules ask of every seed."""
-  return min(table["nalsuper_caption"]["psnr"], table["nalsuper_default_prompt"]["psnr"])
+def lower_psnr(table: dict, caption_row: str = "nalsuper_caption") -> float:
+  """One seed's lower of NaLSuper's caption (`caption_row`) and default-prompt
+  PSNR: what the demo's bar and the recipe rules ask of every seed."""
+  return min(table[caption_row]["psnr"], table["nalsuper_default_prompt"]["psnr"])
+
+
+# The demo's bar is judged on the network alone and, where the run has the
+# row, with the captions' exposure words kept (`captions.keep_exposure_words`,
+# which leaves the default prompt and the text-control prompts' order as the
+# network made them); key in `demo_row` -> caption row.
+BAR_CAPTION_ROWS = {"": "nalsuper_caption", "kept_": "nalsuper_caption_kept"}
 
 
 def demo_row(table: dict) -> dict:
-  """One seed against the demo's bar: NaLSuper's margins (caption, default
-  prompt) over the better of gamma and CLAHE, and its text-control count."""
+  """One seed against the demo's bar: NaLSuper's margins (caption, caption
+  with its exposure words kept, default prompt) over the better of gamma and
+  CLAHE, and the network's text-control count."""
   best = common.best_baseline(table)
   control = table["_control"]
   row = {"best_baseline": best,
-         "caption_margin_db": table["nalsuper_caption"]["psnr"] - table[best]["psnr"],
          "default_prompt_margin_db": (table["nalsuper_default_prompt"]["psnr"]
                                       - table[best]["psnr"]),
          "monotonic_images": control["monotonic_images"],
          "num_images": control["num_images"]}
-  row["meets_bar"] = bool(lower_psnr(table) - table[best]["psnr"] >= common.MIN_MARGIN_DB
-                          and row["monotonic_images"] == row["num_images"])
+  for prefix, caption_row in BAR_CAPTION_ROWS.items():
+    if caption_row in table:
+      row[f"{prefix}caption_margin_db"] = table[caption_row]["psnr"] - table[best]["psnr"]
+      row[f"{prefix}meets_bar"] = bool(
+          lower_psnr(table, caption_row) - table[best]["psnr"] >= common.MIN_MARGIN_DB
+          and row["monotonic_images"] == row["num_images"])
   return row
 
 
 def demo_check(summary: dict) -> str:
-  """One sentence per run: on how many seeds NaLSuper meets the demo's bar, and each
-  seed's margins and text-control count."""
+  """One sentence per run and caption row: on how many seeds NaLSuper meets
+  the demo's bar, and each seed's margins and text-control count."""
   seeds, rows = summary["_meta"]["seeds"], summary["_demo"]
-  parts = [f"seed {s}: caption {r['caption_margin_db']:+.2f} dB, default prompt "
-           f"{r['default_prompt_margin_db']:+.2f} dB over {r['best_baseline']}, text control "
-           f"{r['monotonic_images']}/{r['num_images']}" for s, r in zip(seeds, rows)]
-  met = sum(r["meets_bar"] for r in rows)
-  return (f"Bar (NaLSuper with captions and with the default prompt each at least "
-          f"+{common.MIN_MARGIN_DB:.0f} dB over the best non-oracle baseline, text control "
-          f"monotonic on every image): met on {met}/{len(rows)} seeds ("
-          + "; ".join(parts) + ").")
+  said = []
+  for prefix, what in (("", "NaLSuper with captions"),
+                       ("kept_", "NaLSuper with captions, exposure words kept,")):
+    if f"{prefix}meets_bar" not in rows[0]:
+      continue
+    parts = [f"seed {s}: caption {r[prefix + 'caption_margin_db']:+.2f} dB, default prompt "
+             f"{r['default_prompt_margin_db']:+.2f} dB over {r['best_baseline']}, text "
+             f"control {r['monotonic_images']}/{r['num_images']}" for s, r in zip(seeds, rows)]
+    met = sum(r[f"{prefix}meets_bar"] for r in rows)
+    said.append(f"Bar ({what} and with the default prompt each at least "
+                f"+{common.MIN_MARGIN_DB:.0f} dB over the best non-oracle baseline, text "
+                f"control monotonic on every image): met on {met}/{len(rows)} seeds ("
+                + "; ".join(parts) + ").")
+  return " ".join(said)
 
 
 def _cell(x: dict, digits: int) -> str:

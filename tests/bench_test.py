@@ -522,6 +522,26 @@ def test_quality_demo_check_per_seed_against_the_best_non_oracle_baseline():
       {"steps": 600, "crop": 96, "seeds": [4, 5, 6], "table": summary})
 
 
+def test_quality_demo_check_judges_kept_exposure_words_beside_the_network_alone():
+  t = _seed_table(0.0)
+  t["gamma"]["psnr"], t["clahe"]["psnr"] = 17.0, 19.0
+  t["nalsuper_caption"]["psnr"] = 19.0 + common.MIN_MARGIN_DB - 0.2        # misses the bar
+  t["nalsuper_caption_kept"]["psnr"] = 19.0 + common.MIN_MARGIN_DB + 0.1   # meets it
+  t["nalsuper_default_prompt"]["psnr"] = 22.5
+  row = quality.summarise([t], [3])["_demo"][0]
+  assert not row["meets_bar"] and row["kept_meets_bar"]
+  assert row["kept_caption_margin_db"] == pytest.approx(common.MIN_MARGIN_DB + 0.1)
+  check = quality.demo_check(quality.summarise([t], [3]))
+  assert "(NaLSuper with captions and with the default prompt" in check
+  assert "met on 0/1 seeds (seed 3: caption +2.80 dB" in check
+  assert "exposure words kept, and with the default prompt" in check
+  assert "met on 1/1 seeds (seed 3: caption +3.10 dB" in check
+  # results from before the row: the network's sentence alone
+  del t["nalsuper_caption_kept"]
+  old = quality.summarise([t], [3])
+  assert "kept_meets_bar" not in old["_demo"][0] and "kept" not in quality.demo_check(old)
+
+
 def test_quality_exposure_rows_say_whether_the_caption_set_the_brightness():
   """`exposure_rows` measures each output against the range its reference's
   exposure phrase names; `exposure_check` counts and averages per seed, and

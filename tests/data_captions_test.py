@@ -196,3 +196,53 @@ def test_invented_content_draws_every_part_and_parses_back_as_content():
     assert captions.content_of(captions.caption(p, photo)) == p
   assert phrases[0] == captions.invented_content(np.random.default_rng(0))
   assert all(p.startswith(("a ", "an ")) and not p.startswith(("a a", "a e", "a o")) for p in phrases)
+
+
+def test_prompt_luma_range_reads_exposure_words_only_where_unambiguous():
+  """A caption's appearance tail names its phrase's range (every shade of
+  every word, with content before it or not), "a <word> photo" the word's
+  whole range; exposure words in free text and the default prompt name none."""
+  for level in np.linspace(0.02, 0.98, 49):
+    looks = captions.describe(_flat([level] * 3))
+    expected = captions.phrase_luma_range(looks)
+    assert captions.prompt_luma_range(looks.text()) == expected
+    assert captions.prompt_luma_range(captions.with_content("a dark dog", looks)) == expected
+  for _, word in captions.THRESHOLDS["exposure"]:
+    lo, hi = captions.prompt_luma_range(captions.exposure_caption(word))
+    assert lo < hi and captions.describe(_flat([lo + 0.5 * (hi - lo)] * 3)).exposure == word
+  assert captions.prompt_luma_range("a brighter dim photo") == captions.phrase_luma_range(
+      captions.Appearance("dim", "", "", "", (), shade="brighter"))
+  for prompt in ("a dark dog on a bright beach", "a well-exposed photo, normal contrast, "
+                 "neutral white balance, natural colours", "dim", "", "a dim photo of a cat"):
+    assert captions.prompt_luma_range(prompt) is None, prompt
+
+
+def test_keep_exposure_words_moves_only_outputs_outside_the_named_range():
+  photo = skdata.astronaut().astype(np.float32) / 255.0          # mean luma 0.44: well-exposed
+  luma = captions.mean_luma(photo)
+  lo, hi = captions.prompt_luma_range("a well-exposed photo")
+  assert lo <= luma < hi                                         # inside: returned as it is
+  np.testing.assert_array_equal(captions.keep_exposure_words(photo, "a well-exposed photo"), photo)
+  np.testing.assert_array_equal(captions.keep_exposure_words(photo, "a dark dog"), photo)
+  for prompt in ("a dark photo", "a dim photo", "a bright photo", "a brighter dim photo"):
+    out = captions.keep_exposure_words(photo, prompt)
+    lo, hi = captions.prompt_luma_range(prompt)
+    margin = captions.RELIGHT_MARGIN * (hi - lo)
+    # the nearest luma inside, a margin in from the end (to within one bisection step)
+    target = lo + margin if luma < lo else hi - margin
+    assert captions.mean_luma(out) == pytest.approx(target, abs=2e-3), prompt
+    assert out.dtype == np.float32 and out.shape == photo.shape
+    assert 0.0 <= out.min() and out.max() <= 1.0
+    # one gain on linear light: the order of the pixels' brightness is kept
+    order = np.argsort(photo[::7, ::7, 1], axis=None)
+    assert np.all(np.diff(out[::7, ::7, 1].ravel()[order]) >= -1e-6), prompt
+
+
+def test_keep_exposure_words_finds_the_gain_of_a_large_photo_on_a_sample():
+  """Above KEEP_SAMPLE_PIXELS the gain is searched on a strided view; the
+  whole photo still lands inside the range."""
+  photo = np.tile(skdata.coffee().astype(np.float32) / 255.0, (2, 2, 1))   # 800 x 1200
+  assert photo.shape[0] * photo.shape[1] > captions.KEEP_SAMPLE_PIXELS
+  lo, hi = captions.prompt_luma_range("a bright photo")
+  out = captions.keep_exposure_words(photo, "a bright photo")
+  assert lo + 0.5 * captions.RELIGHT_MARGIN * (hi - lo) <= captions.mean_luma(out) < hi

@@ -22,7 +22,7 @@ from bench import text_control
 from configs import tiny
 from nalsuper_jax import checkpoints, metrics, shipped
 from nalsuper_jax.checkpoints import CheckpointError
-from nalsuper_jax.data import degrade
+from nalsuper_jax.data import captions, degrade
 from nalsuper_jax.data.images import ImageError
 from nalsuper_jax.enhance import Enhancer, cli, export, photo_io, read_photo, ship, tiling
 from nalsuper_jax.enhance import enhancer as enhancer_mod
@@ -51,6 +51,20 @@ def test_from_workdir_reads_the_checkpoint_and_prompts_steer_the_output(enhancer
   assert a.shape == image.shape and a.dtype == np.float32
   assert np.abs(a - b).max() > 1e-3  # open gates: words reach the image
   np.testing.assert_array_equal(enhancer(image), enhancer(image, enhancer.default_prompt))
+
+
+@pytest.mark.slow
+def test_keep_exposure_words_re_exposes_the_whole_output_into_the_prompts_range(enhancer):
+  kept = Enhancer(enhancer.model, enhancer.text, enhancer.image_params, enhancer.text_params,
+                  default_prompt=enhancer.default_prompt, tile=64, overlap=16,
+                  keep_exposure_words=True)
+  image = _photo(40, 150)   # wider than a tile: the blended whole is re-exposed
+  for prompt in text_control.PROMPTS:
+    lo, hi = captions.prompt_luma_range(prompt)
+    assert lo <= captions.mean_luma(kept(image, prompt)) < hi, prompt
+  assert not lo <= captions.mean_luma(enhancer(image, prompt)) < hi  # the network alone: not
+  # the default prompt names no exposure: the network's output, bit for bit
+  np.testing.assert_array_equal(kept(image), enhancer(image))
 
 
 @pytest.mark.slow
@@ -236,8 +250,11 @@ def test_cli_folders_globs_failures_and_overwrite(perturbed_run, tmp_path, capsy
   assert cli.main(args[:-1]) == 1  # bad.png still fails; existing outputs skipped
   assert "0 enhanced, 3 skipped, 1 failed" in capsys.readouterr().out
   assert (out / "a_x.jpg").stat().st_mtime_ns == stamp
-  assert cli.main(args[:-1] + ["--overwrite"]) == 1
+  assert cli.main(args[:-1] + ["--overwrite", "--keep-exposure-words", "--prompt",
+                                "a bright photo"]) == 1
   assert "3 enhanced" in capsys.readouterr().out
+  lo, hi = captions.prompt_luma_range("a bright photo")   # the flag reaches the Enhancer
+  assert lo <= captions.mean_luma(read_photo(out / "sub" / "b_x.png").pixels / 65535.0) < hi
 
 
 @pytest.mark.slow

@@ -60,6 +60,9 @@ LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)  # Rec.709 weights
 RELIGHT_MAX_LUMA = 0.85
 RELIGHT_MARGIN = 0.15
 RELIGHT_STEPS = 20
+# keep_exposure_words(): pixels its gain search reads (a strided view; the
+# mean luma of 2^18 pixels is within ~0.001 of the whole photo's).
+KEEP_SAMPLE_PIXELS = 1 << 18
 COLOUR_MIN_SATURATION = 0.25
 COLOUR_MIN_VALUE = 0.2
 COLOUR_MIN_SHARE = 0.08
@@ -116,11 +119,21 @@ def _shade(luma: float, word: str) -> str:
 def phrase_luma_range(appearance: "Appearance") -> tuple[float, float]:
   """[low, high) of mean luma that `appearance`'s exposure phrase (word and
   shade) names: the third of the word's range a shade picks, else its middle."""
-  lo, hi = _exposure_range(appearance.exposure)
+  return _phrase_range(appearance.exposure, appearance.shade)
+
+
+def _phrase_range(word: str, shade: str) -> tuple[float, float]:
+  lo, hi = _exposure_range(word)
   third = (hi - lo) / 3
-  k = {EXPOSURE_SHADES[0]: 0, "": 1, EXPOSURE_SHADES[1]: 2}[appearance.shade]
-  top = k == 2 and appearance.exposure == THRESHOLDS["exposure"][-1][1]
+  k = {EXPOSURE_SHADES[0]: 0, "": 1, EXPOSURE_SHADES[1]: 2}[shade]
+  top = k == 2 and word == THRESHOLDS["exposure"][-1][1]
   return lo + k * third, 1.0 if top else lo + (k + 1) * third  # the top word has no ceiling
+
+
+def exposure_caption(word: str) -> str:
+  """The short caption of an exposure word alone (relit targets,
+  `caption_exposure`; the text-control prompts have this form)."""
+  return f"a {word} photo"
 
 
 def _hsv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -215,17 +228,50 @@ def relight(high: np.ndarray, rng: np.random.Generator,
   lo, hi = _exposure_range(words[int(rng.integers(len(words)))])
   target = float(rng.uniform(lo + RELIGHT_MARGIN * (hi - lo), hi - RELIGHT_MARGIN * (hi - lo)))
   measured = high if reference is None else reference
-  lin = degrade.srgb_to_linear(measured.astype(np.float32) / 255.0)
+  gain = _gain_to_luma(degrade.srgb_to_linear(measured.astype(np.float32) / 255.0), target)
+  return (degrade.reexpose(high, gain),
+          None if reference is None else degrade.reexpose(reference, gain))
+
+
+def _gain_to_luma(linear: np.ndarray, target: float) -> float:
+  """The factor on linear light that gives sRGB mean luma `target`: bisection
+  on its logarithm, since clipping makes luma non-linear in it."""
   a, b = np.log(1 / 256), np.log(256.0)
   for _ in range(RELIGHT_STEPS):
     mid = 0.5 * (a + b)
-    if mean_luma(degrade.linear_to_srgb(lin * np.exp(mid))) < target:
+    if mean_luma(degrade.linear_to_srgb(linear * np.exp(mid))) < target:
       a = mid
     else:
       b = mid
-  gain = float(np.exp(0.5 * (a + b)))
-  return (degrade.reexpose(high, gain),
-          None if reference is None else degrade.reexpose(reference, gain))
+  return float(np.exp(0.5 * (a + b)))
+
+
+def keep_exposure_words(image: np.ndarray, prompt: str) -> np.ndarray:
+  """An enhanced float RGB image [H, W, 3] in [0, 1], re-exposed into the
+  mean-luma range its prompt's exposure words name (`prompt_luma_range`).
+
+  The network is taught the words but, from a handful of photos, also reads
+  brightness from a caption's content; the words are the user's. An image
+  already inside the range, or a prompt naming no exposure, comes back
+  unchanged; otherwise its linear light is scaled (as a camera exposure is)
+  to the nearest luma inside the range, `RELIGHT_MARGIN` of it in from the
+  end, as `relight` places its targets. The gain is found on at most
+  `KEEP_SAMPLE_PIXELS` pixels (a strided view), then applied to all.
+  """
+  bounds = prompt_luma_range(prompt)
+  image = np.asarray(image, np.float32)
+  if bounds is None:
+    return image
+  lo, hi = bounds
+  luma = mean_luma(image)
+  if lo <= luma < hi:
+    return image
+  margin = RELIGHT_MARGIN * (hi - lo)
+  target = float(np.clip(luma, lo + margin, hi - margin))
+  stride = max(1, int(np.ceil(np.sqrt(image.shape[0] * image.shape[1] / KEEP_SAMPLE_PIXELS))))
+  linear = degrade.srgb_to_linear(image)
+  gain = _gain_to_luma(linear[::stride, ::stride], target)
+  return degrade.linear_to_srgb(linear * gain).astype(np.float32)
 
 
 def _appearance_pattern() -> re.Pattern:
@@ -235,12 +281,40 @@ def _appearance_pattern() -> re.Pattern:
   colours = f"(?:{colour})(?: and (?:{colour})){{0,{MAX_COLOURS - 1}}}"
   shades = "|".join(re.escape(w) for w in EXPOSURE_SHADES)
   # the shade is optional: captions written before shades existed still parse
-  return re.compile(f"(?:^|, )(?:(?:{shades}) )?(?:{words('exposure')}), (?:{words('contrast')}), "
-                    f"(?:{words('white_balance')}) white balance, "
+  return re.compile(f"(?:^|, )(?:(?P<shade>{shades}) )?(?P<exposure>{words('exposure')}), "
+                    f"(?:{words('contrast')}), (?:{words('white_balance')}) white balance, "
                     f"(?:{words('saturation')}) colours(?:, {colours} tones)?$")
 
 
+def _short_pattern() -> re.Pattern:
+  """Matches "a <phrase> photo" (`exposure_caption`, a shade allowed), alone."""
+  words = "|".join(re.escape(w) for _, w in THRESHOLDS["exposure"])
+  shades = "|".join(re.escape(w) for w in EXPOSURE_SHADES)
+  return re.compile(exposure_caption(f"(?:(?P<shade>{shades}) )?(?P<exposure>{words})") + "$")
+
+
 _APPEARANCE = _appearance_pattern()
+_SHORT = _short_pattern()
+
+
+def prompt_luma_range(prompt: str) -> tuple[float, float] | None:
+  """[low, high) of mean luma a prompt's exposure words name, or None.
+
+  Read where the words are unambiguous: the appearance words a caption ends
+  with (their phrase's range: word and shade, `phrase_luma_range`) or a
+  prompt "a <word> photo" (the bare word's whole range). Exposure words in
+  free text ("a dark dog on a bright beach") describe the content, not the
+  wanted exposure, so other prompts name none.
+  """
+  text = prompt.strip()
+  match = _APPEARANCE.search(text)
+  if match is None:
+    match = _SHORT.match(text)
+    if match is not None and not match.group("shade"):
+      return _exposure_range(match.group("exposure"))
+  if match is None:
+    return None
+  return _phrase_range(match.group("exposure"), match.group("shade") or "")
 
 
 def content_of(full_caption: str) -> str:

@@ -264,7 +264,7 @@ class AugmentCaption(grain.transforms.RandomMap):
       if a.relight_full and "content" in element:
         caption = captions_lib.with_content(element["content"], looks)
       else:
-        caption = f"a {looks.exposure} photo"
+        caption = captions_lib.exposure_caption(looks.exposure)
       return {**element, "high": high, "caption": caption,
               **({} if context is None else {"context": context})}
     looks = captions_lib.describe(np.asarray(element.get("context", element["high"])))
@@ -273,7 +273,7 @@ class AugmentCaption(grain.transforms.RandomMap):
     elif kind == "appearance":
       caption = looks.text()
     elif kind == "exposure":
-      caption = f"a {looks.exposure} photo"
+      caption = captions_lib.exposure_caption(looks.exposure)
     elif kind == "invented":
       caption = captions_lib.with_content(captions_lib.invented_content(rng), looks)
     else:                   # swap

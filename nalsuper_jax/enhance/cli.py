@@ -46,6 +46,10 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument("--output", required=True, help="folder for the enhanced images")
   p.add_argument("--prompt", default=None,
                  help="description of the wanted result (default: the config's default prompt)")
+  p.add_argument("--keep-exposure-words", action="store_true",
+                 help="re-expose each result into the brightness the prompt's exposure words "
+                      "name (a prompt \"a dim photo\" or a caption ending in appearance words; "
+                      "other prompts are left as the network made them)")
   p.add_argument("--suffix", default="", help="appended to each output's file stem")
   p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
   p.add_argument("--tile", type=int, default=None,
@@ -144,7 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
   for line in missing:
     print(f"{PROG}: {line}", file=sys.stderr)
   try:
-    options = dict(tile=args.tile, overlap=args.overlap)
+    options = dict(tile=args.tile, overlap=args.overlap,
+                   keep_exposure_words=args.keep_exposure_words)
     enhancer = None if not files else (
         Enhancer.from_workdir(args.workdir, args.which, **options) if args.workdir
         else Enhancer.pretrained(**options))

@@ -29,6 +29,7 @@ import jax
 import numpy as np
 
 from nalsuper_jax import checkpoints, compile_cache, inference, shipped
+from nalsuper_jax.data import captions
 from nalsuper_jax.enhance import photo_io, tiling
 from nalsuper_jax.models import NaLSuper, pad_to_multiple
 from nalsuper_jax.text import LoadedTextEncoder
@@ -55,7 +56,7 @@ class Enhancer:
   def __init__(self, model: NaLSuper, text: LoadedTextEncoder | None, image_params: Any,
                text_params: Any, *, default_prompt: str = "", tile: int | None = None,
                overlap: int = DEFAULT_OVERLAP, tile_batch: int = 1, step: int | None = None,
-               granule: int | None = None):
+               granule: int | None = None, keep_exposure_words: bool = False):
     m = model.config.multiple
     granule = math.lcm(DEFAULT_GRANULE, m) if granule is None else granule
     tile = default_tile() if tile is None else tile
@@ -66,6 +67,7 @@ class Enhancer:
     self.default_prompt = default_prompt
     self.tile, self.overlap, self.tile_batch = tile, overlap, max(1, tile_batch)
     self.step = step
+    self.keep_exposure_words = keep_exposure_words
     self._tokens: dict[str, tuple[jax.Array, jax.Array]] = {}
     self._reported: set[str] = set()   # prompts whose warning a caller took
     self._params = inference.forward_params(image_params, text_params, text)
@@ -143,7 +145,12 @@ class Enhancer:
     return len(self._compiled)
 
   def enhance_rgb(self, rgb: np.ndarray, prompt: str | None = None) -> np.ndarray:
-    """float32 [N, H, W, 3] in [0, 1] -> enhanced, same shape."""
+    """float32 [N, H, W, 3] in [0, 1] -> enhanced, same shape.
+
+    With `keep_exposure_words`, each whole output (after its tiles are
+    blended) is re-exposed into the luma range the prompt's exposure words
+    name (`captions.keep_exposure_words`; other prompts: the network's output).
+    """
     rgb = np.asarray(rgb, np.float32)
     if rgb.ndim != 4 or rgb.shape[-1] != 3:
       raise ValueError(f"expected float RGB [N, H, W, 3], got {rgb.shape}")
@@ -151,8 +158,13 @@ class Enhancer:
     _, h, w, _ = rgb.shape
     if h <= self.tile and w <= self.tile:
       padded, size = pad_to_multiple(rgb, self.granule)
-      return self._run(padded, tokens)[:, :size[0], :size[1]]
-    return np.stack([self._tiled(image, tokens) for image in rgb])
+      out = self._run(padded, tokens)[:, :size[0], :size[1]]
+    else:
+      out = np.stack([self._tiled(image, tokens) for image in rgb])
+    if not self.keep_exposure_words:
+      return out
+    prompt = self.default_prompt if prompt is None else prompt
+    return np.stack([captions.keep_exposure_words(image, prompt) for image in out])
 
   def tile_shape(self, height: int, width: int) -> tuple[int, int]:
     """The tile [th, tw] for an image padded to `height` x `width` (multiples of `granule`)."""
