@@ -69,7 +69,7 @@ def _initialize_distributed() -> None:
 def _print_summary(summary: dict, workdir) -> None:
   out = workdir / "eval" / summary["split"]
   keys = [k for k in ("psnr", "ssim", "psnr_gt_mean", "ssim_gt_mean", "input_psnr",
-                      "psnr_default_prompt", "psnr_gamma", "psnr_clahe",
+                      "psnr_caption_kept", "psnr_default_prompt", "psnr_gamma", "psnr_clahe",
                       "psnr_oracle_exposure") if k in summary]
   print(f"\nEvaluation at step {summary['step']} on {summary['num_images']} "
         f"{summary['split']} images:")

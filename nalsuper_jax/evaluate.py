@@ -30,7 +30,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from nalsuper_jax import baselines, checkpoints, files, inference, metrics
-from nalsuper_jax.data import pipeline
+from nalsuper_jax.data import captions, pipeline
 from nalsuper_jax.models import NaLSuper
 from nalsuper_jax.text import LoadedTextEncoder
 
@@ -171,6 +171,9 @@ def evaluate_params(config: ml_collections.ConfigDict, workdir: pathlib.Path, mo
                                      forward=forward):
     low8, high8 = _unpadded(e)
     row = {"index": index, **metrics.image_metrics(out, high8)}
+    if text is not None and "caption" in e:   # its exposure words kept (`Enhancer` option)
+      m = metrics.image_metrics(captions.keep_exposure_words(out, e["caption"]), high8)
+      row |= {"psnr_caption_kept": m["psnr"], "ssim_caption_kept": m["ssim"]}
     row |= {f"input_{k}": v for k, v in metrics.image_metrics(low8 / 255.0, high8).items()
             if k in ("psnr", "ssim")}
     low = low8.astype(np.float32) / 255.0

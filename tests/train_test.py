@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from configs import tiny
-from nalsuper_jax import checkpoints, config_check, evaluate, inference, quiet_logs, train
-from nalsuper_jax.data import pipeline
+from nalsuper_jax import checkpoints, config_check, evaluate, inference, metrics, quiet_logs, train
+from nalsuper_jax.data import captions, pipeline
 from nalsuper_jax.models import pad_to_multiple
 from tests import ROOT, runs
 from tests.numerics import assert_close
@@ -132,8 +132,8 @@ def test_eval_writes_summary_csv_and_pictures(data_dir, trained_run, tmp_path):
   shutil.copytree(trained_run, workdir)
   summary = evaluate.run(config, workdir)
   for key in ("psnr", "ssim", "psnr_gt_mean", "ssim_gt_mean", "input_psnr", "input_ssim",
-              "psnr_default_prompt", "num_images", "step", "psnr_gamma", "psnr_clahe",
-              "psnr_oracle_exposure"):
+              "psnr_caption_kept", "psnr_default_prompt", "num_images", "step", "psnr_gamma",
+              "psnr_clahe", "psnr_oracle_exposure"):
     assert key in summary, key
   assert summary["num_images"] == 3 and summary["step"] == 12
   out = workdir / "eval" / "test"
@@ -145,6 +145,16 @@ def test_eval_writes_summary_csv_and_pictures(data_dir, trained_run, tmp_path):
   assert iio.imread(pictures[0]).shape == (240, 3 * 320, 3)
   # The oracle matches each target's mean: it must beat the raw input.
   assert summary["psnr_oracle_exposure"] > summary["input_psnr"]
+  # each caption's exposure words kept (`captions.keep_exposure_words`) on the
+  # output the picture shows (8-bit there: to 0.05 dB)
+  header, first = rows[0].split(","), rows[1].split(",")
+  source = pipeline.load_source(config.data.name, "test", data_dir)
+  element = next(e for e in (source[i] for i in range(len(source)))
+                 if pipeline.text(e["name"]) == first[0])
+  shown = iio.imread(out / "images" / f"{first[0]}.png")[:, 320:640] / 255.0
+  kept = captions.keep_exposure_words(shown, pipeline.text(element["caption"]))
+  assert metrics.image_metrics(kept, np.asarray(element["high"]))["psnr"] == pytest.approx(
+      float(first[header.index("psnr_caption_kept")]), abs=0.05)
 
 
 def test_eval_batches_images_of_one_padded_shape_with_the_same_outputs(data_dir, perturbed_run):
