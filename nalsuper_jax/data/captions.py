@@ -307,14 +307,12 @@ def prompt_luma_range(prompt: str) -> tuple[float, float] | None:
   wanted exposure, so other prompts name none.
   """
   text = prompt.strip()
-  match = _APPEARANCE.search(text)
-  if match is None:
-    match = _SHORT.match(text)
-    if match is not None and not match.group("shade"):
-      return _exposure_range(match.group("exposure"))
-  if match is None:
-    return None
-  return _phrase_range(match.group("exposure"), match.group("shade") or "")
+  if match := _APPEARANCE.search(text):
+    return _phrase_range(match["exposure"], match["shade"] or "")
+  if match := _SHORT.match(text):
+    word, shade = match["exposure"], match["shade"] or ""
+    return _phrase_range(word, shade) if shade else _exposure_range(word)
+  return None
 
 
 def content_of(full_caption: str) -> str:
