@@ -10,14 +10,16 @@ sentence FiLM), NaLSuper with text-conditioned IFA (`model.ifa_text`),
 FiLM-only (sentence-level conditioning, the InstructIR style) and text-free
 (no TCM, no FiLM). Evaluates each seed on the test split: the input, the
 classical baselines (fitted on the train split), NaLSuper with each image's
-caption, with the default prompt and with captions shuffled across images
-(image i gets caption i+1), the IFA-text and FiLM-only networks with
-captions, text-free. PSNR/SSIM on 8-bit outputs and their GT-mean variants;
+caption, the same outputs with each caption's exposure words kept
+(`captions.keep_exposure_words`), NaLSuper with the default prompt and with
+captions shuffled across images (image i gets caption i+1), the IFA-text
+and FiLM-only networks with captions, text-free. PSNR/SSIM on 8-bit outputs and their GT-mean variants;
 each row is the mean over seeds with its sample standard deviation, and the
 verdict counts a difference only where it exceeds the two rows' spread.
 Per seed it also checks the demo's bar (`demo_check`): NaLSuper with captions
-and with the default prompt each at least `common.MIN_MARGIN_DB` above the
-best non-oracle baseline, and text control (`bench.text_control`) monotonic
+(the network's own, and with the exposure words kept) and with the default
+prompt each at least `common.MIN_MARGIN_DB` above the best non-oracle
+baseline, and the network's text control (`bench.text_control`) monotonic
 on every test image.
 `--variants` trains and scores some of the networks only (`nalsuper`: the
 demo's bar on every seed, without the ablations). `--set` overrides a config
