@@ -99,12 +99,20 @@ def main(argv=None) -> int:
   p.add_argument("input")
   p.add_argument("output")
   p.add_argument("--prompt", default=None)
+  p.add_argument("--keep-exposure-words", action="store_true",
+                 help="as nalsuper-enhance's: the result re-exposed into the brightness the "
+                      "prompt's exposure words name")
   args = p.parse_args(argv)
   # Deferred: the class above must stay importable without the rest of the package.
+  from nalsuper_jax.data import captions  # pylint: disable=import-outside-toplevel
   from nalsuper_jax.enhance import photo_io  # pylint: disable=import-outside-toplevel
   try:
     photo = photo_io.read_photo(args.input)
-    out = ExportedEnhancer(args.bundle)(photo.rgb(), args.prompt)
+    enhancer = ExportedEnhancer(args.bundle)
+    out = enhancer(photo.rgb(), args.prompt)
+    if args.keep_exposure_words:
+      out = captions.keep_exposure_words(out, enhancer.meta["default_prompt"]
+                                         if args.prompt is None else args.prompt)
     photo_io.write_photo(args.output, photo_io.from_float_rgb(out, photo.pixels))
   except (ValueError, OSError) as e:  # BundleError, ImageError, size/batch limits, disk
     if os.environ.get("NALSUPER_DEBUG", "") not in ("", "0"):

@@ -303,6 +303,17 @@ def test_runner_keeps_16_bits_and_orientation_like_enhance(perturbed_run, bundle
         257 if ours.dtype == np.uint16 else 1), name
   assert photo_io.read_photo(tmp_path / "x_in16.png").bits == 16
   assert photo_io.read_photo(tmp_path / "x_rot.png").pixels.shape[:2] == (28, 20)
+  # and keeps a prompt's exposure words as nalsuper-enhance does
+  kept = ["--prompt", "a bright photo", "--keep-exposure-words"]
+  assert exported.main([str(bundle), str(tmp_path / "in16.png"), str(tmp_path / "k.png"),
+                        *kept]) == 0
+  assert cli.main(["--workdir", str(perturbed_run), "--output", str(tmp_path / "kept"),
+                   "--quiet", *kept, str(tmp_path / "in16.png")]) == 0
+  ours = photo_io.read_photo(tmp_path / "k.png").pixels.astype(np.int64)
+  theirs = photo_io.read_photo(tmp_path / "kept" / "in16.png").pixels.astype(np.int64)
+  assert np.abs(ours - theirs).max() <= 257
+  lo, hi = captions.prompt_luma_range("a bright photo")
+  assert lo <= captions.mean_luma(ours / 65535.0) < hi
 
 
 def _not_a_zip(path):
