@@ -13,9 +13,10 @@ classical baselines (fitted on the train split), NaLSuper with each image's
 caption, the same outputs with each caption's exposure words kept
 (`captions.keep_exposure_words`), NaLSuper with the default prompt and with
 captions shuffled across images (image i gets caption i+1), the IFA-text
-and FiLM-only networks with captions, text-free. PSNR/SSIM on 8-bit outputs and their GT-mean variants;
-each row is the mean over seeds with its sample standard deviation, and the
-verdict counts a difference only where it exceeds the two rows' spread.
+and FiLM-only networks with captions, text-free. PSNR/SSIM on 8-bit
+outputs and their GT-mean variants; each row is the mean over seeds with
+its sample standard deviation, and the verdict counts a difference only
+where it exceeds the two rows' spread.
 Per seed it also checks the demo's bar (`demo_check`): NaLSuper with captions
 (the network's own, and with the exposure words kept) and with the default
 prompt each at least `common.MIN_MARGIN_DB` above the best non-oracle
