@@ -43,7 +43,7 @@ from flax import traverse_util
 
 from nalsuper_jax import files, sharding, tree_shapes
 from nalsuper_jax.models import NaLSuper, NaLSuperConfig
-from nalsuper_jax.text import LoadedTextEncoder, load_text_encoder
+from nalsuper_jax.text import LoadedTextEncoder, apply_encoder, load_text_encoder
 
 log = logging.getLogger("nalsuper_jax.checkpoints")
 
@@ -163,7 +163,7 @@ def init_params_fn(config: ml_collections.ConfigDict, model: NaLSuper,
     feats = None
     if text is not None:
       ids = jnp.zeros((1, 2), jnp.int32)
-      feats = text.module.apply({"params": text_params}, ids, jnp.ones((1, 2), bool))
+      feats = apply_encoder(text.module, text_params, ids, jnp.ones((1, 2), bool))
     params = {"image": model.init(rng, jnp.zeros((1, m, m, 3), jnp.float32), feats)["params"]}
     if trainable_text:
       params["text"] = text_params

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from nalsuper_jax.models import NaLSuper
-from nalsuper_jax.text import LoadedTextEncoder
+from nalsuper_jax.text import LoadedTextEncoder, apply_encoder
 
 Forward = Callable[[Any, jax.Array, jax.Array, jax.Array], jax.Array]
 
@@ -29,7 +29,7 @@ def forward_fn(model: NaLSuper, text: LoadedTextEncoder | None) -> Forward:
   def forward(params, low, ids, mask):
     feats = None
     if text is not None:
-      feats = text.module.apply({"params": params["text"]}, ids, mask)
+      feats = apply_encoder(text.module, params["text"], ids, mask)
       feats = jax.tree.map(lambda a: jnp.broadcast_to(a, (low.shape[0],) + a.shape[1:]), feats)
     return model.apply({"params": params["image"]}, low, feats, clip_output=True)
   return forward

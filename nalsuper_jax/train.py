@@ -32,7 +32,7 @@ from nalsuper_jax import checkpoints, losses, sharding, warm_start
 from nalsuper_jax.checkpoints import TrainState
 from nalsuper_jax.data import degrade, pipeline
 from nalsuper_jax.models import NaLSuper
-from nalsuper_jax.text import FeatureCache, LoadedTextEncoder, TextFeatures
+from nalsuper_jax.text import FeatureCache, LoadedTextEncoder, TextFeatures, apply_encoder
 from nalsuper_jax.text.cache import FEATURE_KEYS
 
 log = logging.getLogger("nalsuper_jax.train")
@@ -72,7 +72,7 @@ def text_features(text: LoadedTextEncoder | None, text_params: Any, ids, mask,
     return None
   if not trainable:
     text_params = jax.lax.stop_gradient(text_params)
-  return text.module.apply({"params": text_params}, ids, mask)
+  return apply_encoder(text.module, text_params, ids, mask)
 
 
 def batch_text_features(text: LoadedTextEncoder | None, text_params: Any,

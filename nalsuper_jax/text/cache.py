@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nalsuper_jax.text.encoder import LoadedTextEncoder
+from nalsuper_jax.text.encoder import LoadedTextEncoder, apply_encoder
 from nalsuper_jax.text.features import TextFeatures
 
 # Batch keys of cached features; they replace `ids` and `mask` (the tokenizer's).
@@ -53,8 +53,7 @@ class FeatureCache:
     self.hits = 0
     self.misses = 0
     self._params = text.params
-    self._encode = jax.jit(lambda params, ids, mask: text.module.apply(
-        {"params": params}, ids, mask))
+    self._module = text.module
     # Caption key -> its features, each [1, ...] on the device.
     self._entries: collections.OrderedDict[bytes, tuple[jax.Array, ...]] = (
         collections.OrderedDict())
@@ -70,7 +69,8 @@ class FeatureCache:
       self._entries.move_to_end(key)
       return entry
     self.misses += 1
-    entry = tuple(self._encode(self._params, ids[None], mask[None]))  # dispatched only
+    # Dispatched only, not waited for.
+    entry = tuple(apply_encoder(self._module, self._params, ids[None], mask[None]))
     self._entries[key] = entry
     if len(self._entries) > self.max_captions:
       self._entries.popitem(last=False)

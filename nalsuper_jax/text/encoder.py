@@ -61,6 +61,16 @@ class TextEncoder(nn.Module):
     return TextFeatures(words, mask, sentence)
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def apply_encoder(module: TextEncoder, params: Any, ids: jax.Array,
+                  mask: jax.Array) -> TextFeatures:
+  """The tower's forward, jitted. `module` is static: a Flax module is a hashable
+  dataclass, so every loaded encoder of one config shares one trace and one
+  program per input shape (a closure per encoder was traced again for each;
+  ~0.5 s of Python per trace of MiniLM)."""
+  return module.apply({"params": params}, ids, mask)
+
+
 @dataclasses.dataclass
 class LoadedTextEncoder:
   """A text encoder with its weights and tokenizer, ready to encode strings."""
@@ -68,13 +78,9 @@ class LoadedTextEncoder:
   params: Any
   tokenizer: Tokenizer
 
-  @functools.cached_property
-  def _apply(self):
-    return jax.jit(lambda p, i, m: self.module.apply({"params": p}, i, m))
-
   def encode(self, texts: Sequence[str] | str) -> TextFeatures:
     ids, mask = self.tokenizer(texts)
-    return self._apply(self.params, ids, mask)
+    return apply_encoder(self.module, self.params, ids, mask)
 
   @property
   def sentence_dim(self) -> int:
