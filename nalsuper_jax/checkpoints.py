@@ -148,6 +148,14 @@ def build_text(config: ml_collections.ConfigDict, model: NaLSuper,
   return loaded if loaded is not None else load_text_encoder(config.text)
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def _init_image(model: NaLSuper, rng: jax.Array, low: jax.Array, feats: Any) -> dict:
+  """The network's boxed params, jitted with `model` static (a hashable Flax
+  dataclass): the layouts, shapes and init programs of one config share one
+  trace of the network per process instead of one per closure."""
+  return model.init(rng, low, feats)["params"]
+
+
 def init_params_fn(config: ml_collections.ConfigDict, model: NaLSuper,
                    text: LoadedTextEncoder | None) -> Callable[[jax.Array, Any], dict]:
   """(rng, text params or None) -> {"image": boxed params (+ "text" when the tower trains)}.
@@ -164,7 +172,7 @@ def init_params_fn(config: ml_collections.ConfigDict, model: NaLSuper,
     if text is not None:
       ids = jnp.zeros((1, 2), jnp.int32)
       feats = apply_encoder(text.module, text_params, ids, jnp.ones((1, 2), bool))
-    params = {"image": model.init(rng, jnp.zeros((1, m, m, 3), jnp.float32), feats)["params"]}
+    params = {"image": _init_image(model, rng, jnp.zeros((1, m, m, 3), jnp.float32), feats)}
     if trainable_text:
       params["text"] = text_params
     return params
