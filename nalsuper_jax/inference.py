@@ -4,7 +4,8 @@
 and the benches run. It is a pure function of its arguments, so each owner
 decides how it is compiled and how long the compiled program lives (jit for
 the lifetime of an `Enhancer` or an `Evaluator`, `jax.export` for a bundle);
-nothing is cached globally.
+nothing is cached globally but JAX's own trace of the text tower
+(`text.apply_encoder`, keyed by the tower's config, never by object identity).
 """
 
 from __future__ import annotations
