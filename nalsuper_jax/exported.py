@@ -61,12 +61,15 @@ class ExportedEnhancer:
           z.extractall(folder, [n for n in z.namelist() if n.startswith("tokenizer/")])
           self.tokenizer = AutoTokenizer.from_pretrained(f"{folder}/tokenizer")
 
+  def prompt_or_default(self, prompt: str | None) -> str:
+    """What `None` means wherever a prompt is taken: the bundle's default prompt."""
+    return self.meta["default_prompt"] if prompt is None else prompt
+
   def tokens(self, prompt: str | None) -> tuple[np.ndarray, np.ndarray]:
     length = self.meta["max_len"]
     if self.tokenizer is None:
       return np.zeros((1, length), np.int32), np.zeros((1, length), bool)
-    text = self.meta["default_prompt"] if prompt is None else prompt
-    out = self.tokenizer([text], padding="max_length", truncation=True, max_length=length,
+    out = self.tokenizer([self.prompt_or_default(prompt)], padding="max_length", truncation=True, max_length=length,
                          return_attention_mask=True)
     return (np.asarray(out["input_ids"], np.int32),
             np.asarray(out["attention_mask"], bool))
@@ -111,8 +114,7 @@ def main(argv=None) -> int:
     enhancer = ExportedEnhancer(args.bundle)
     out = enhancer(photo.rgb(), args.prompt)
     if args.keep_exposure_words:
-      out = captions.keep_exposure_words(out, enhancer.meta["default_prompt"]
-                                         if args.prompt is None else args.prompt)
+      out = captions.keep_exposure_words(out, enhancer.prompt_or_default(args.prompt))
     photo_io.write_photo(args.output, photo_io.from_float_rgb(out, photo.pixels))
   except (ValueError, OSError) as e:  # BundleError, ImageError, size/batch limits, disk
     if os.environ.get("NALSUPER_DEBUG", "") not in ("", "0"):

@@ -108,9 +108,13 @@ class Enhancer:
     return self.model.config.multiple
 
   # -- the network ------------------------------------------------------------
+  def prompt_or_default(self, prompt: str | None) -> str:
+    """What `None` means wherever a prompt is taken: the model's default prompt."""
+    return self.default_prompt if prompt is None else prompt
+
   def tokens(self, prompt: str | None) -> tuple[jax.Array, jax.Array]:
     """The prompt's token ids and mask (cached per prompt)."""
-    prompt = self.default_prompt if prompt is None else prompt
+    prompt = self.prompt_or_default(prompt)
     if prompt not in self._tokens:
       reported = prompt in self._reported
       if (warning := self.prompt_warning(prompt)) and not reported:
@@ -132,7 +136,7 @@ class Enhancer:
     no longer logs it (nalsuper-enhance prints it once, in its own words)."""
     if self.text is None:
       return None
-    prompt = self.default_prompt if prompt is None else prompt
+    prompt = self.prompt_or_default(prompt)
     tokens, limit = self.text.tokenizer.length(prompt), self.text.tokenizer.max_len
     if tokens <= limit:
       return None
@@ -163,7 +167,7 @@ class Enhancer:
       out = np.stack([self._tiled(image, tokens) for image in rgb])
     if not self.keep_exposure_words:
       return out
-    prompt = self.default_prompt if prompt is None else prompt
+    prompt = self.prompt_or_default(prompt)
     return np.stack([captions.keep_exposure_words(image, prompt) for image in out])
 
   def tile_shape(self, height: int, width: int) -> tuple[int, int]:
